@@ -1,0 +1,19 @@
+# Source this file (`source scripts/env.sh`) to use the built workspace: the venv, the ROS 2
+# underlay, install/setup.bash, and the project's command-line tools on PATH.
+RT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/ros_underlay.sh
+source "$RT_ROOT/scripts/ros_underlay.sh"
+# shellcheck disable=SC1091
+source "$RT_ROOT/.venv/bin/activate"
+rt_ros_underlay_env
+# shellcheck disable=SC1091
+source "$RT_ROOT/install/setup.bash"
+for _rt_bin in "$RT_ROOT"/install/*/lib/rt_*; do
+  [[ -d "$_rt_bin" ]] && PATH="$_rt_bin:$PATH"
+done
+unset _rt_bin
+export PATH
+export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+# Keep DDS discovery on this machine unless the user says otherwise (Iron and later).
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+export MUJOCO_GL="${MUJOCO_GL:-egl}"

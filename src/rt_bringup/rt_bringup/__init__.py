@@ -1,0 +1,1 @@
+"""Launch helpers of the Robotics Transformer suite."""

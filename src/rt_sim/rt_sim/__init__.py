@@ -1,0 +1,1 @@
+"""MuJoCo mobile-manipulator simulation: sim node, tasks, scripted expert, collection."""
