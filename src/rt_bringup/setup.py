@@ -1,8 +1,20 @@
-from glob import glob
+import os
 
 from setuptools import find_packages, setup
 
 PACKAGE = "rt_bringup"
+DATA_DIRS = ("launch", "config", "urdf", "worlds")
+
+
+def share_files() -> list[tuple[str, list[str]]]:
+    """Every file under the data directories, installed at the same relative path in share/."""
+    entries = []
+    for top in DATA_DIRS:
+        for folder, _, files in os.walk(top):
+            if files:
+                entries.append((os.path.join("share", PACKAGE, folder), [os.path.join(folder, f) for f in files]))
+    return entries
+
 
 setup(
     name=PACKAGE,
@@ -11,9 +23,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.launch.xml")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        (f"share/{PACKAGE}/urdf", glob("urdf/*")),
+        *share_files(),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
