@@ -13,7 +13,9 @@ VENV="$ROOT/.venv"
 source "$ROOT/scripts/ros_underlay.sh"
 
 pip_install() {
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q -c requirements/constraints.txt "$@"
+  # This machine's pip config names local index folders that may not exist; drop pip's warnings about them.
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q -c requirements/constraints.txt "$@" 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
 }
 
 # --- Python environment ------------------------------------------------------------------------
