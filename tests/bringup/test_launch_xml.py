@@ -61,6 +61,25 @@ def test_include_passes_arguments_and_namespaces(tmp_path, share):
     assert (second.namespace, second.params) == ("/", {"rate": "3"})
 
 
+def test_includes_that_follow_rejects_are_listed_not_read(tmp_path, share):
+    write(tmp_path / "inner.launch.xml", '<node pkg="p" exec="inner"/>')
+    outer = write(
+        tmp_path / "outer.launch.xml",
+        """<arg name="world" default="table.sdf"/>
+  <include file="$(find-pkg-share ros_gz_sim)/launch/gz_sim.launch.py"><arg name="gz_args" value="-r $(var world)"/>
+  </include>
+  <include file="$(dirname)/inner.launch.xml"/>""",
+    )
+    with pytest.raises(LaunchError, match="only XML launch files"):
+        load_launch(outer, package_share=share)
+    plan = load_launch(outer, package_share=share, follow=lambda file: not file.startswith(share("ros_gz_sim")))
+    assert [n.executable for n in plan.nodes] == ["inner"]
+    (include,) = plan.includes
+    assert include.file == share("ros_gz_sim") + "/launch/gz_sim.launch.py"
+    assert include.arguments == {"gz_args": "-r table.sdf"}
+    assert include.source == str(outer)
+
+
 def test_errors_name_the_problem(tmp_path, share):
     launch = write(tmp_path / "b.launch.xml", '<arg name="profile"/><node pkg="p" exec="e"/>')
     with pytest.raises(LaunchError, match="'profile' is required"):

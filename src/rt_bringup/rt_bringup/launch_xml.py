@@ -5,7 +5,9 @@ launch files. The subset understood here is the one the project's launch files u
 `include` (of XML launch files), `group` with `push_ros_namespace`, `node` with `param` (value or
 `from` a YAML file) and `remap`, `if`/`unless` conditions, and the substitutions `var`,
 `find-pkg-share`, `env`, `optenv`, `command`, `not`, `and`, `or`, `equals`, `dirname`. Anything else
-is an error naming the file and the element, never silently skipped.
+is an error naming the file and the element, never silently skipped. A caller that only inspects launch
+files (the bringup checks) can have includes of other packages' launch files, e.g. ros_gz_sim's
+gz_sim.launch.py, listed in the plan instead of followed.
 """
 
 from __future__ import annotations
@@ -43,14 +45,29 @@ class NodeSpec:
 
 
 @dataclass
+class IncludeSpec:
+    """An `<include>` listed instead of followed: the file and the arguments given to it."""
+
+    file: str
+    arguments: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+
+@dataclass
 class LaunchPlan:
     """Everything a launch file starts, plus the arguments it declares (name -> (default, description))."""
 
     nodes: list[NodeSpec] = field(default_factory=list)
     declared: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    includes: list[IncludeSpec] = field(default_factory=list)
 
 
 PackageShare = Callable[[str], str]
+FollowInclude = Callable[[str], bool]
+
+
+def follow_every_include(file: str) -> bool:
+    return True
 
 
 def ament_package_share(package: str) -> str:
@@ -71,10 +88,13 @@ def as_bool(text: str, where: str) -> bool:
 
 
 class _Context:
-    def __init__(self, file: Path, variables: dict[str, str], package_share: PackageShare) -> None:
+    def __init__(
+        self, file: Path, variables: dict[str, str], package_share: PackageShare, follow: FollowInclude
+    ) -> None:
         self.file = file
         self.variables = variables
         self.package_share = package_share
+        self.follow = follow
 
     def where(self, element: ET.Element) -> str:
         return f"{self.file}: <{element.tag}>"
@@ -132,22 +152,32 @@ def load_launch(
     path: str | Path,
     arguments: dict[str, str] | None = None,
     package_share: PackageShare = ament_package_share,
+    follow: FollowInclude = follow_every_include,
 ) -> LaunchPlan:
-    """Interprets the launch file at `path` with `name:=value` `arguments`; returns the node plan."""
+    """Interprets the launch file at `path` with `name:=value` `arguments`; returns the node plan.
+
+    An `<include>` of a file that `follow` rejects is listed in `plan.includes` and not read.
+    """
     plan = LaunchPlan()
-    _load(Path(path), dict(arguments or {}), package_share, plan, namespace="/", top=True)
+    _load(Path(path), dict(arguments or {}), package_share, follow, plan, namespace="/", top=True)
     return plan
 
 
 def _load(
-    path: Path, arguments: dict[str, str], package_share: PackageShare, plan: LaunchPlan, namespace: str, top: bool
+    path: Path,
+    arguments: dict[str, str],
+    package_share: PackageShare,
+    follow: FollowInclude,
+    plan: LaunchPlan,
+    namespace: str,
+    top: bool,
 ) -> None:
     if path.suffix != ".xml":
         raise LaunchError(f"{path}: only XML launch files can run without `ros2 launch`")
     root = ET.parse(path).getroot()
     if root.tag != "launch":
         raise LaunchError(f"{path}: the root element is <{root.tag}>, expected <launch>")
-    context = _Context(path, {}, package_share)
+    context = _Context(path, {}, package_share, follow)
     unknown = set(arguments) - {element.get("name") for element in root.iter("arg")}
     if unknown and top:
         raise LaunchError(f"{path}: no such launch argument(s): {', '.join(sorted(unknown))}")
@@ -175,7 +205,7 @@ def _run_children(
         elif element.tag == "let":
             context.variables[element.get("name")] = context.attr(element, "value")
         elif element.tag == "group":
-            scoped = _Context(context.file, dict(context.variables), context.package_share)
+            scoped = _Context(context.file, dict(context.variables), context.package_share, context.follow)
             _run_children(element, scoped, arguments, plan, namespace, top)
         elif element.tag in ("push_ros_namespace", "push-ros-namespace"):
             namespace = _join_namespace(namespace, context.attr(element, "namespace"))
@@ -183,7 +213,11 @@ def _run_children(
             included = {
                 arg.get("name"): context.attr(arg, "value") for arg in element.findall("arg") if context.enabled(arg)
             }
-            _load(Path(context.attr(element, "file")), included, context.package_share, plan, namespace, top=False)
+            file = context.attr(element, "file")
+            if context.follow(file):
+                _load(Path(file), included, context.package_share, context.follow, plan, namespace, top=False)
+            else:
+                plan.includes.append(IncludeSpec(file, included, str(context.file)))
         elif element.tag == "node":
             plan.nodes.append(_node(element, context, namespace))
         else:

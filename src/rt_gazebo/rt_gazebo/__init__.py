@@ -1,0 +1,1 @@
+"""Gazebo (gz-sim) bringup of the Robotics Transformer suite."""

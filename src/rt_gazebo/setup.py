@@ -1,0 +1,39 @@
+import os
+
+from setuptools import find_packages, setup
+
+PACKAGE = "rt_gazebo"
+DATA_DIRS = ("launch", "config", "worlds")
+
+
+def share_files() -> list[tuple[str, list[str]]]:
+    """Every file under the data directories, installed at the same relative path in share/."""
+    entries = []
+    for top in DATA_DIRS:
+        for folder, _, files in os.walk(top):
+            if files:
+                entries.append((os.path.join("share", PACKAGE, folder), [os.path.join(folder, f) for f in files]))
+    return entries
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        *share_files(),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="RT ROS maintainers",
+    maintainer_email="maintainers@rt-ros.dev",
+    description="Gazebo (gz-sim) bringup of the Robotics Transformer suite.",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "rt_gz_base_relay = rt_gazebo.base_relay:main",
+        ],
+    },
+)
