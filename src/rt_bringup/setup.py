@@ -31,5 +31,5 @@ setup(
     maintainer_email="maintainers@rt-ros.dev",
     description="Launch files, configs and robot description of the Robotics Transformer suite.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["rt-launch = rt_bringup.rt_launch:main"]},
 )

@@ -17,6 +17,17 @@ setup(
     description="Robotics Transformer policies and their ROS 2 nodes.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "rt-convert = rt_policy_node.policies.rt1.convert:main",
+            "rt-dataset = rt_policy_node.data.cli:main",
+            "rt-train = rt_policy_node.train.train:main",
+            "rt_policy = rt_policy_node.ros.policy_node:main",
+            "rt_action_executor = rt_policy_node.ros.executor_node:main",
+            "rt_episode_recorder = rt_policy_node.ros.recorder_node:main",
+            "rt_teleop_joy = rt_policy_node.ros.teleop_joy:main",
+            "rt_teleop_keyboard = rt_policy_node.ros.teleop_keyboard:main",
+            "rt-instruct = rt_policy_node.ros.instruct:main",
+            "rt-status = rt_policy_node.ros.status_monitor:main",
+        ],
     },
 )

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 import rclpy
+from rclpy.executors import ExternalShutdownException
 
 from rt_msgs.msg import PolicyStatus
 from rt_policy_node.ros.qos import LATCHED
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while rclpy.ok() and not (options.count and printed[0] >= options.count):
             rclpy.spin_once(node, timeout_sec=0.1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     node.destroy_node()
     rclpy.try_shutdown()
