@@ -79,6 +79,7 @@ class Policy(Protocol):
 POLICY_LOADERS = {
     "rt1": "rt_policy_node.policies.rt1.policy:RT1Policy",
     "rt2": "rt_policy_node.policies.rt2.policy:RT2Policy",
+    "constant": "rt_policy_node.policies.constant:ConstantPolicy",
 }
 
 

@@ -1,0 +1,217 @@
+"""rt_episode_recorder: records every episode's topics into its own rosbag2 (MCAP) directory.
+
+An episode runs from an instruction on rt/instruction to a TERMINATE action on rt/action, the next
+instruction, `episode_timeout_s`, a `~/stop_episode` request, or shutdown (SIGINT/SIGTERM close the bag
+properly). Messages are taken serialized (no decode, no re-encode) and written as received; each topic is
+subscribed once a publisher appears, with the publishers' reliability and durability, like `ros2 bag
+record`. The layout on disk is described in `rt_policy_node.data.bag_io`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from pathlib import Path
+
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
+from rclpy.subscription import Subscription
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from rt_msgs.msg import RTAction
+from rt_policy_node.data.bag_io import EpisodeInfo, EpisodeWriter, episode_dir_name, make_typestore, next_episode_index
+from rt_policy_node.data.bag_io import register_package_types as register_types
+from rt_policy_node.ros.conversions import clean_instruction
+from rt_policy_node.ros.node_main import run_node
+from rt_policy_node.ros.params import declare
+
+DEFAULT_TOPICS = [
+    "camera/image_raw",
+    "rt/instruction",
+    "rt/action",
+    "rt/status",
+    "joint_states",
+    "odom",
+    "cmd_vel",
+    "arm_controller/joint_trajectory",
+    "gripper_controller/joint_trajectory",
+    "sim/success",
+]
+INSTRUCTION_TYPE = "std_msgs/msg/String"
+ACTION_TYPE = "rt_msgs/msg/RTAction"
+DISCOVERY_PERIOD_S = 0.5
+
+
+def message_class(type_name: str) -> type:
+    """'pkg/msg/Type' -> the generated Python class."""
+    package, kind, name = type_name.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+
+
+def publishers_qos(infos: list, depth: int) -> QoSProfile:
+    """Reliable / transient local only when every publisher offers it, so the subscription matches them all."""
+    reliable = all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
+    latched = all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
+    )
+
+
+class EpisodeRecorder(Node):
+    """Subscribes the configured topics and writes each episode's messages to its own bag."""
+
+    def __init__(self) -> None:
+        super().__init__("rt_episode_recorder")
+        self.output_dir = Path(
+            declare(self, "output_dir", "episodes", "Directory episodes are written into", read_only=True)
+        ).expanduser()
+        topics = declare(self, "topics", DEFAULT_TOPICS, "Topics to record (relative names remap)", read_only=True)
+        declare(self, "episode_timeout_s", 300.0, "An episode longer than this is closed (0: never)", low=0.0, high=1e6)
+        self.max_instruction_length = declare(
+            self,
+            "max_instruction_length",
+            1000,
+            "Longer instructions start no episode (as rt_policy)",
+            low=1,
+            high=100_000,
+            read_only=True,
+        )
+        self.depth = declare(
+            self,
+            "queue_depth",
+            200,
+            "Subscription queue per topic: how far writing may lag",
+            low=1,
+            high=100_000,
+            read_only=True,
+        )
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.typestore = make_typestore({"rt_msgs": get_package_share_directory("rt_msgs")})
+        self.clock_kind = "sim" if self.get_parameter("use_sim_time").value else "wall"
+        self.episode: EpisodeWriter | None = None
+        self.next_index = next_episode_index(self.output_dir)
+        self.recorded = {self.resolve_topic_name(t) for t in topics}
+        self.pending = set(self.recorded)
+        self.subscriptions_by_topic: dict[str, Subscription] = {}
+
+        self.instruction_topic = self.resolve_topic_name("rt/instruction")
+        self.action_topic = self.resolve_topic_name("rt/action")
+        self._subscribe(
+            self.instruction_topic, INSTRUCTION_TYPE, QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        )
+        self._subscribe(self.action_topic, ACTION_TYPE, QoSProfile(depth=self.depth))
+        self.saved_pub = self.create_publisher(
+            String, "~/episode_saved", QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        )
+        self.create_service(Trigger, "~/stop_episode", self.on_stop_episode)
+        self.create_timer(DISCOVERY_PERIOD_S, self.on_discovery)
+        self.create_timer(1.0, self.on_timeout_check)
+        self.on_discovery()
+        self.get_logger().info(f"recording episodes into {self.output_dir.resolve()} ({self.clock_kind} time)")
+
+    # -- subscriptions ----------------------------------------------------------------------------
+
+    def on_discovery(self) -> None:
+        """Subscribes each recorded topic once a publisher of it shows up."""
+        for topic in sorted(self.pending):
+            infos = self.get_publishers_info_by_topic(topic)
+            if not infos:
+                continue
+            msgtype = infos[0].topic_type
+            if any(i.topic_type != msgtype for i in infos):
+                self.get_logger().warning(f"{topic} has publishers of several types; recording {msgtype}")
+            try:
+                self._ensure_type(msgtype)
+            except (FileNotFoundError, PackageNotFoundError, ImportError) as err:
+                self.get_logger().error(f"cannot record {topic} ({msgtype}): {err}", once=True)
+                continue
+            self._subscribe(topic, msgtype, publishers_qos(infos, self.depth))
+
+    def _ensure_type(self, msgtype: str) -> None:
+        """Makes `msgtype`'s definition known to the bag writer (from its package's installed .msg files)."""
+        if msgtype not in self.typestore.fielddefs:
+            package = msgtype.split("/")[0]
+            register_types(self.typestore, package, get_package_share_directory(package))
+        message_class(msgtype)
+
+    def _subscribe(self, topic: str, msgtype: str, qos: QoSProfile) -> None:
+        self.pending.discard(topic)
+        if topic in self.subscriptions_by_topic:
+            return
+
+        def callback(data: bytes, topic: str = topic, msgtype: str = msgtype) -> None:
+            self.on_message(topic, msgtype, data)
+
+        self.subscriptions_by_topic[topic] = self.create_subscription(
+            message_class(msgtype), topic, callback, qos, raw=True
+        )
+        self.get_logger().info(f"subscribed {topic} ({msgtype})")
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def on_message(self, topic: str, msgtype: str, data: bytes) -> None:
+        now = self.get_clock().now().nanoseconds
+        if topic == self.instruction_topic:
+            try:
+                instruction = clean_instruction(deserialize_message(data, String).data, self.max_instruction_length)
+            except ValueError as err:
+                self.get_logger().warning(f"ignoring instruction (no new episode): {err}")
+                return
+            self.close_episode("new_instruction")
+            self.open_episode(instruction, now)
+        if self.episode is not None and topic in self.recorded:
+            self.episode.write(topic, msgtype, now, data)
+        is_action = topic == self.action_topic and self.episode is not None
+        if is_action and deserialize_message(data, RTAction).mode == RTAction.TERMINATE:
+            self.close_episode("terminated")
+
+    def open_episode(self, instruction: str, now_ns: int) -> None:
+        name = episode_dir_name(datetime.now(), self.next_index)
+        info = EpisodeInfo(
+            episode_id=name, index=self.next_index, instruction=instruction, clock=self.clock_kind, start=now_ns * 1e-9
+        )
+        self.episode = EpisodeWriter(self.output_dir / name, self.typestore, info)
+        self.next_index += 1
+        self.get_logger().info(f"episode {name}: {instruction!r}")
+
+    def close_episode(self, outcome: str) -> str | None:
+        """Closes the open episode, if any, with `outcome`; returns its directory."""
+        if self.episode is None:
+            return None
+        episode, self.episode = self.episode, None
+        info = episode.close(outcome, self.get_clock().now().nanoseconds * 1e-9)
+        counts = ", ".join(f"{topic} {count}" for topic, count in sorted(info.message_counts.items()))
+        self.get_logger().info(f"episode {info.episode_id} closed ({outcome}): {counts}")
+        directory = str(episode.directory.resolve())
+        if self.context.ok():
+            self.saved_pub.publish(String(data=directory))
+        return directory
+
+    # -- episode ends -----------------------------------------------------------------------------
+
+    def on_stop_episode(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        directory = self.close_episode("stopped")
+        response.success = directory is not None
+        response.message = directory or "no episode is being recorded"
+        return response
+
+    def on_timeout_check(self) -> None:
+        limit = self.get_parameter("episode_timeout_s").value
+        if self.episode is None or limit <= 0:
+            return
+        if self.get_clock().now().nanoseconds * 1e-9 - self.episode.info.start > limit:
+            self.close_episode("timeout")
+
+    def destroy_node(self) -> None:
+        self.close_episode("shutdown")
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(EpisodeRecorder, args)

@@ -1,0 +1,91 @@
+"""rt_teleop_joy: sensor_msgs/Joy -> rt_msgs/RTAction at the policy rate, for demonstrations on a real robot.
+
+Hold the enable (dead-man) button to send actions; buttons latch the mode (arm / base), open or close
+the gripper, and terminate the episode. Mappings are parameters (config/teleop.yaml).
+"""
+
+from __future__ import annotations
+
+from sensor_msgs.msg import Joy
+
+from rt_policy_node.ros.node_main import run_node
+from rt_policy_node.ros.params import declare
+from rt_policy_node.ros.teleop_node import TeleopNode
+from rt_policy_node.ros.teleop_state import AXES, EVENTS
+
+# Xbox-style pad as the Linux joy driver numbers it.
+DEFAULT_BUTTONS = {"arm_mode": 0, "base_mode": 1, "terminate": 7, "gripper_open": 2, "gripper_close": 3}
+DEFAULT_AXES = {"x": 1, "y": 0, "z": 4, "roll": -1, "pitch": -1, "yaw": 3}
+
+
+class JoyTeleop(TeleopNode):
+    def __init__(self) -> None:
+        super().__init__("rt_teleop_joy")
+        self.enable_button = declare(
+            self, "enable_button", 4, "Dead-man button index (-1: always on)", low=-1, high=127, read_only=True
+        )
+        self.timeout_s = declare(
+            self,
+            "joy_timeout_s",
+            0.5,
+            "No Joy message for this long: send nothing",
+            low=0.01,
+            high=10.0,
+            read_only=True,
+        )
+        self.deadzone = declare(
+            self, "deadzone", 0.1, "Axis values below this read 0", low=0.0, high=0.99, read_only=True
+        )
+        self.buttons = {
+            event: declare(
+                self,
+                f"buttons.{event}",
+                DEFAULT_BUTTONS[event],
+                f"Button for {event} (-1: none)",
+                low=-1,
+                high=127,
+                read_only=True,
+            )
+            for event in EVENTS
+        }
+        self.axes = {
+            name: declare(
+                self,
+                f"axes.{name}",
+                DEFAULT_AXES[name],
+                f"Joy axis driving {name} (-1: none)",
+                low=-1,
+                high=127,
+                read_only=True,
+            )
+            for name in AXES
+        }
+        self.joy: Joy | None = None
+        self.joy_ns = 0
+        self.create_subscription(Joy, "joy", self.on_joy, 10)
+
+    def on_joy(self, msg: Joy) -> None:
+        previous = self.joy.buttons if self.joy is not None else []
+        for event, index in self.buttons.items():
+            if self._pressed(msg.buttons, index) and not self._pressed(previous, index):
+                self.state.press(event)
+        self.joy, self.joy_ns = msg, self.get_clock().now().nanoseconds
+
+    @staticmethod
+    def _pressed(buttons, index: int) -> bool:
+        return 0 <= index < len(buttons) and buttons[index] != 0
+
+    def read_axes(self) -> dict[str, float] | None:
+        if self.joy is None or (self.get_clock().now().nanoseconds - self.joy_ns) * 1e-9 > self.timeout_s:
+            return None
+        if self.enable_button >= 0 and not self._pressed(self.joy.buttons, self.enable_button):
+            return None
+        values = {}
+        for name, index in self.axes.items():
+            value = self.joy.axes[index] if 0 <= index < len(self.joy.axes) else 0.0
+            values[name] = value if abs(value) >= self.deadzone else 0.0
+        return values
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(JoyTeleop, args)
