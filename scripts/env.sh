@@ -17,3 +17,8 @@ export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # Keep DDS discovery on this machine unless the user says otherwise (Iron and later).
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
+# Fast DDS's default 512 KiB shared-memory segment drops most best-effort camera frames larger than
+# that (640x480 rgb8 is 900 KiB) between processes; the project's profile enlarges it.
+if [[ "$RMW_IMPLEMENTATION" == rmw_fastrtps_cpp && -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ]]; then
+  export FASTDDS_DEFAULT_PROFILES_FILE="$RT_ROOT/install/rt_bringup/share/rt_bringup/config/fastdds_large_data.xml"
+fi
