@@ -1,0 +1,53 @@
+"""Training hyperparameters: one dataclass, saved as `train_config.json` in the run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+TRAIN_CONFIG_FILE = "train_config.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything `rt-train` needs besides the model's own config (which comes from `preset` or `model_config`)."""
+
+    data: str
+    out: str
+    policy: str = "rt1"
+    preset: str = "rt1_small"
+    # A JSON model config (e.g. a preset's config.json, edited) used instead of `preset`.
+    model_config: str | None = None
+    steps: int = 10_000
+    batch_size: int = 8  # per process
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    num_workers: int = 2
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 1000
+    keep_checkpoints: int = 3
+    device: str = "auto"
+    # CPU threads per process for torch (0: torch's default). On a busy machine fewer threads than cores
+    # is much faster than oversubscription.
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)
+        positive = ("steps", "batch_size", "log_every", "save_every", "keep_checkpoints")
+        bad = [name for name in positive if getattr(self, name) < 1]
+        bad += [name for name in ("lr", "grad_clip") if not getattr(self, name) > 0]
+        bad += [
+            name for name in ("warmup_steps", "num_workers", "weight_decay", "num_threads") if getattr(self, name) < 0
+        ]
+        if bad:
+            raise ValueError(f"invalid training settings: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+
+    def save(self, directory: str | Path) -> None:
+        (Path(directory) / TRAIN_CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(self), indent=1) + "\n")

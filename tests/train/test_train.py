@@ -1,0 +1,103 @@
+"""rt-train on a tiny RT-1: the loss falls, checkpoints load as policies, resume is exact, padding is invisible."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rt_policy_node.data.windows import WindowDataset
+from rt_policy_node.policies.policy import load_policy
+from rt_policy_node.policies.rt1.model import RT1
+from rt_policy_node.train.checkpoint import latest_checkpoint, step_dir
+from rt_policy_node.train.train import main as rt_train
+from rt_policy_node.train.training_log import read_log
+
+
+def _args(dataset_dir, out, config_file, steps, *extra):
+    return [
+        "--data",
+        str(dataset_dir),
+        "--out",
+        str(out),
+        "--model-config",
+        str(config_file),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "4",
+        "--num-workers",
+        "0",
+        "--lr",
+        "2e-3",
+        "--warmup-steps",
+        "3",
+        "--log-every",
+        "3",
+        *extra,
+    ]
+
+
+def test_training_lowers_the_loss_and_leaves_loadable_policies(tmp_path, dataset_dir, tiny_config_file):
+    out = tmp_path / "run"
+    assert rt_train(_args(dataset_dir, out, tiny_config_file, 36, "--save-every", "18")) == 0
+    log = read_log(out / "log.csv")
+    assert log["step"] == list(range(3, 37, 3))
+    assert np.mean(log["loss"][-3:]) < 0.7 * log["loss"][0]
+    assert log["token_accuracy"][-1] > log["token_accuracy"][0]
+    assert (out / "loss.png").is_file() and (out / "train_config.json").is_file()
+    assert sorted(d.name for d in (out / "checkpoints").iterdir()) == ["step_00000018", "step_00000036"]
+    image = np.zeros((40, 48, 3), np.uint8)
+    for path in (out, step_dir(out, 18)):
+        policy = load_policy(path)
+        policy.reset("move to the red square")
+        assert policy.act(image, 0.0).tokens.shape == (11,)
+    final = load_file(out / "model.safetensors")
+    last = load_file(step_dir(out, 36) / "model.safetensors")
+    assert all(torch.equal(final[k], last[k]) for k in final)
+
+
+def test_a_resumed_run_continues_from_the_saved_step_exactly(tmp_path, dataset_dir, tiny_config_file):
+    out = tmp_path / "run"
+    args = _args(dataset_dir, out, tiny_config_file, 12, "--save-every", "6")
+    assert rt_train(args) == 0
+    uninterrupted = load_file(out / "model.safetensors")
+    log = read_log(out / "log.csv")
+    shutil.rmtree(step_dir(out, 12))
+    assert latest_checkpoint(out) == step_dir(out, 6)
+
+    assert rt_train([*args, "--resume"]) == 0
+    resumed = load_file(out / "model.safetensors")
+    assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
+    again = read_log(out / "log.csv")
+    assert again["step"] == log["step"] == [3, 6, 9, 12]
+    assert again["loss"] == log["loss"]
+
+
+def test_padded_window_steps_are_invisible_to_the_real_ones(dataset_dir, tiny_config):
+    torch.manual_seed(0)
+    model = RT1(tiny_config).eval()
+    windows = WindowDataset(dataset_dir, tiny_config.time_steps)
+    item = windows[1]  # the second step of an episode: two real steps, two padded
+    assert item["step_mask"].tolist() == [True, True, False, False]
+    images, text = item["images"][None], item["text_embedding"][None]
+    with torch.no_grad():
+        padded = model(images, text)[:, :2]
+        alone = model(images[:, :2], text)
+        scrambled = images.clone()
+        scrambled[:, 2:] = torch.randint(0, 255, scrambled[:, 2:].shape, dtype=torch.uint8)
+        other_padding = model(scrambled, text)[:, :2]
+    torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(padded, other_padding, atol=1e-5, rtol=1e-5)
+
+
+def test_clear_errors_for_a_batch_larger_than_the_data_and_nothing_to_resume(
+    tmp_path, dataset_dir, tiny_config_file, capsys
+):
+    assert rt_train([*_args(dataset_dir, tmp_path / "a", tiny_config_file, 2), "--batch-size", "1000"]) == 1
+    assert "make no full batch of 1000" in capsys.readouterr().err
+    assert rt_train([*_args(dataset_dir, tmp_path / "b", tiny_config_file, 2), "--resume"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        rt_train(["--data", str(dataset_dir), "--out", str(tmp_path / "c"), "--policy", "nope"])
