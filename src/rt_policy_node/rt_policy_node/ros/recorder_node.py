@@ -5,6 +5,10 @@ instruction, `episode_timeout_s`, a `~/stop_episode` request, or shutdown (SIGIN
 properly). Messages are taken serialized (no decode, no re-encode) and written as received; each topic is
 subscribed once a publisher appears, with the publishers' reliability and durability, like `ros2 bag
 record`. The layout on disk is described in `rt_policy_node.data.bag_io`.
+
+The open bag goes to the OS every `flush_period_s`, so a SIGKILL, OOM kill or crash loses about that much at
+most (`fsync: true` extends that to a power cut); at start-up the recorder recovers the episodes such a kill
+left in its output_dir (`bag_io.recover_episode`) and logs what it did.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -22,7 +27,15 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from rt_msgs.msg import RTAction
-from rt_policy_node.data.bag_io import EpisodeInfo, EpisodeWriter, episode_dir_name, make_typestore, next_episode_index
+from rt_policy_node.data.bag_io import (
+    EpisodeInfo,
+    EpisodeWriter,
+    episode_dir_name,
+    make_typestore,
+    next_episode_index,
+    recover_episode,
+    unfinished_episodes,
+)
 from rt_policy_node.data.bag_io import register_package_types as register_types
 from rt_policy_node.ros.conversions import clean_instruction
 from rt_policy_node.ros.node_main import run_node
@@ -91,7 +104,18 @@ class EpisodeRecorder(Node):
             high=100_000,
             read_only=True,
         )
+        flush_period = declare(
+            self,
+            "flush_period_s",
+            0.1,
+            "How often the open bag goes to the OS: what a killed recorder can lose (0: when chunks fill)",
+            low=0.0,
+            high=60.0,
+            read_only=True,
+        )
+        self.fsync = declare(self, "fsync", False, "Also fsync at each flush: survive a power cut", read_only=True)
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.recover_unfinished()
         self.typestore = make_typestore({"rt_msgs": get_package_share_directory("rt_msgs")})
         self.clock_kind = "sim" if self.get_parameter("use_sim_time").value else "wall"
         self.episode: EpisodeWriter | None = None
@@ -112,8 +136,21 @@ class EpisodeRecorder(Node):
         self.create_service(Trigger, "~/stop_episode", self.on_stop_episode)
         self.create_timer(DISCOVERY_PERIOD_S, self.on_discovery)
         self.create_timer(1.0, self.on_timeout_check)
+        if flush_period > 0:  # on the steady clock: a kill costs wall time, whatever sim time does
+            self.create_timer(flush_period, self.on_flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.on_discovery()
         self.get_logger().info(f"recording episodes into {self.output_dir.resolve()} ({self.clock_kind} time)")
+
+    def recover_unfinished(self) -> None:
+        """Recovers the episodes a killed recorder left in output_dir (see `bag_io.recover_episode`)."""
+        for directory in unfinished_episodes(self.output_dir):
+            try:
+                recovery = recover_episode(directory)
+            except Exception as err:  # a damaged old episode must not stop this run's recording
+                self.get_logger().error(f"cannot recover {directory}: {err}")
+                continue
+            log = self.get_logger().warning if recovery.status == "recovered" else self.get_logger().info
+            log(recovery.describe())
 
     # -- subscriptions ----------------------------------------------------------------------------
 
@@ -200,6 +237,10 @@ class EpisodeRecorder(Node):
         response.success = directory is not None
         response.message = directory or "no episode is being recorded"
         return response
+
+    def on_flush(self) -> None:
+        if self.episode is not None:
+            self.episode.flush(sync=self.fsync)
 
     def on_timeout_check(self) -> None:
         limit = self.get_parameter("episode_timeout_s").value
