@@ -20,7 +20,9 @@ setup(
         "console_scripts": [
             "rt-convert = rt_policy_node.policies.rt1.convert:main",
             "rt-dataset = rt_policy_node.data.cli:main",
+            "rt-bag-recover = rt_policy_node.data.bag_recover:main",
             "rt-train = rt_policy_node.train.train:main",
+            "rt2-init = rt_policy_node.policies.rt2.cli:main",
             "rt_policy = rt_policy_node.ros.policy_node:main",
             "rt_action_executor = rt_policy_node.ros.executor_node:main",
             "rt_episode_recorder = rt_policy_node.ros.recorder_node:main",
