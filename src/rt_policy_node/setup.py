@@ -23,6 +23,7 @@ setup(
             "rt-bag-recover = rt_policy_node.data.bag_recover:main",
             "rt-train = rt_policy_node.train.train:main",
             "rt2-init = rt_policy_node.policies.rt2.cli:main",
+            "rt2-vl-eval = rt_policy_node.policies.rt2.vl_eval:main",
             "rt_policy = rt_policy_node.ros.policy_node:main",
             "rt_action_executor = rt_policy_node.ros.executor_node:main",
             "rt_episode_recorder = rt_policy_node.ros.recorder_node:main",

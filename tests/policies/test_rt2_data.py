@@ -77,8 +77,19 @@ def test_rt2_mixtures_of_the_paper():
     with pytest.raises(ValueError, match="none"):
         MixtureBatchSampler(10, 0, 8, 0.5)
     with pytest.raises(ValueError, match="robot_fraction"):
-        MixtureBatchSampler(10, 10, 8, 0.0)
+        MixtureBatchSampler(10, 10, 8, 1.5)
     assert next(iter(MixtureBatchSampler(3, 0, 2, 1.0, seed=1)))[0] in range(3)
+
+
+def test_a_robot_fraction_of_zero_visits_every_vision_language_example_per_epoch():
+    sampler = MixtureBatchSampler(0, 10, 4, 0.0, seed=5)
+    batches = list(sampler)
+    assert len(batches) == 3 and sampler.num_samples == 12
+    assert all(len(b) == 4 and all(i >= 0 for i in b) for b in batches)
+    assert set(i for b in batches for i in b) == set(range(10))
+    assert all(i >= 7 for b in MixtureBatchSampler(7, 10, 4, 0.0) for i in b)  # robot steps present, never drawn
+    with pytest.raises(ValueError, match="needs robot examples"):
+        MixtureBatchSampler(0, 10, 4, 0.5)
 
 
 def test_jsonl_round_trip(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TRAIN_CONFIG_FILE = "train_config.json"
@@ -12,7 +12,7 @@ TRAIN_CONFIG_FILE = "train_config.json"
 
 @dataclass
 class TrainConfig:
-    """Everything `rt-train` needs besides the model's own config (which comes from `preset` or `model_config`)."""
+    """Everything `rt-train` needs besides the model's own config (from `preset`, `model_config` or `init`)."""
 
     data: str
     out: str
@@ -20,6 +20,13 @@ class TrainConfig:
     preset: str = "rt1_small"
     # A JSON model config (e.g. a preset's config.json, edited) used instead of `preset`.
     model_config: str | None = None
+    # A policy checkpoint to start from instead of a new model (RT-2: a directory written by rt2-init).
+    init: str | None = None
+    # Vision-language JSONL files (rt_policy_node.policies.rt2.vl_data) mixed into RT-2 training.
+    vl_data: list[str] = field(default_factory=list)
+    # RT-2's share of robot examples in every batch, the rest vision-language (the paper: 0.5 or 0.66);
+    # 1 trains on robot data alone, 0 on vision-language data alone.
+    robot_fraction: float = 0.5
     steps: int = 10_000
     batch_size: int = 8  # per process
     lr: float = 3e-4
@@ -46,6 +53,8 @@ class TrainConfig:
         bad += [
             name for name in ("warmup_steps", "num_workers", "weight_decay", "num_threads") if getattr(self, name) < 0
         ]
+        if not 0.0 <= self.robot_fraction <= 1.0:
+            bad.append("robot_fraction")
         if bad:
             raise ValueError(f"invalid training settings: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
 

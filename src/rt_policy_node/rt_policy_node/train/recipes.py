@@ -1,17 +1,18 @@
-"""What the training loop needs from each kind of policy: how to build or load the model, its dataset
-and its loss. The loop itself (train.py) knows none of it, so another policy kind is one more entry."""
+"""What the training loop needs from each kind of policy: how to build or load the model, its dataset, how
+its examples become batches, and its loss. The loop itself (train.py) knows none of it, so another policy kind
+is one more entry."""
 
 from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from rt_policy_node.data.dataset import StoredDataset
 from rt_policy_node.data.windows import WindowDataset
@@ -27,15 +28,19 @@ Batch = dict[str, torch.Tensor]
 @dataclass(frozen=True)
 class Recipe:
     """A policy kind's training hooks. The model must have `save_pretrained(dir)`, which writes a
-    checkpoint `load_policy` opens; `load_model` reads such a directory back for resuming."""
+    checkpoint `load_policy` opens; `load_model` reads such a directory back (to resume, or to start from one)."""
 
     build_model: Callable[[TrainConfig], nn.Module]
     load_model: Callable[[Path], nn.Module]
-    # (config, model) -> a Dataset whose items default_collate batches; it may have `set_epoch(epoch)`.
+    # (config, model) -> a Dataset whose items the collate below batches; it may have `set_epoch(epoch)`.
     make_dataset: Callable[[TrainConfig, nn.Module], Dataset]
     # (model as called, possibly DDP-wrapped; the bare model; a batch on the device) -> (loss, metrics).
     compute_loss: Callable[[nn.Module, nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-    collate: Callable | None = None
+    # model -> the DataLoader's collate_fn; None: torch's default_collate.
+    make_collate: Callable[[nn.Module], Callable] | None = None
+    # (config, dataset, rank, world_size) -> the DataLoader's batch_sampler, with `set_epoch(epoch, skip=samples)`
+    # and `num_samples` (per epoch on this rank) like ResumableSampler; None: shuffled full batches of the dataset.
+    make_batch_sampler: Callable[[TrainConfig, Dataset, int, int], Iterable[list[int]]] | None = None
 
 
 def _rt1_build(config: TrainConfig) -> RT1:
@@ -72,8 +77,62 @@ def _rt1_loss(model: nn.Module, bare: RT1, batch: Batch) -> tuple[torch.Tensor, 
     return bare.loss(logits, batch["action_tokens"], batch["step_mask"])
 
 
+# The RT-2 hooks import its modules when called: transformers takes seconds to import, and RT-1 runs do without.
+
+
+def _rt2_build(config: TrainConfig) -> nn.Module:
+    raise ValueError("--policy rt2 starts from a checkpoint: give --init DIR (write an untrained one with rt2-init)")
+
+
+def _rt2_load(path: Path) -> nn.Module:
+    from rt_policy_node.policies.rt2.modeling import RT2Model
+
+    return RT2Model.from_pretrained(path)
+
+
+def _rt2_dataset(config: TrainConfig, model: nn.Module) -> ConcatDataset:
+    """Robot steps first, then the vision-language pairs of every --vl-data file."""
+    from rt_policy_node.policies.rt2.robot_data import RobotSteps
+    from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset
+
+    if config.robot_fraction < 1.0 and not config.vl_data:
+        raise ValueError(
+            f"--robot-fraction {config.robot_fraction} mixes in vision-language examples: give --vl-data FILE.jsonl,"
+            " or --robot-fraction 1 to train on robot data alone"
+        )
+    robot = RobotSteps(config.data, model.config.action_spec)
+    if robot.data.index.rounding != model.config.rounding:
+        warnings.warn(
+            f"dataset labels use {robot.data.index.rounding!r} rounding, the model {model.config.rounding!r}",
+            stacklevel=2,
+        )
+    return ConcatDataset([robot, *(VLJsonlDataset(path) for path in config.vl_data)])
+
+
+def _rt2_batch_sampler(config: TrainConfig, dataset: ConcatDataset, rank: int, world_size: int) -> Iterable[list[int]]:
+    """Co-fine-tuning: every batch holds `config.robot_fraction` robot steps (dataset 0), the rest vision-language."""
+    from rt_policy_node.policies.rt2.mixture import MixtureBatchSampler
+
+    num_robot = len(dataset.datasets[0])
+    return MixtureBatchSampler(
+        num_robot, len(dataset) - num_robot, config.batch_size, config.robot_fraction, config.seed, rank, world_size
+    )
+
+
+def _rt2_loss(model: nn.Module, bare: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    return model(batch)
+
+
 RECIPES: dict[str, Recipe] = {
     "rt1": Recipe(
         build_model=_rt1_build, load_model=RT1.from_pretrained, make_dataset=_rt1_dataset, compute_loss=_rt1_loss
+    ),
+    "rt2": Recipe(
+        build_model=_rt2_build,
+        load_model=_rt2_load,
+        make_dataset=_rt2_dataset,
+        compute_loss=_rt2_loss,
+        make_collate=lambda model: model.collator(),
+        make_batch_sampler=_rt2_batch_sampler,
     ),
 }

@@ -2,11 +2,13 @@
 
     rt-train --preset rt1_small --data DATA --out RUN
     torchrun --nproc_per_node N -m rt_policy_node.train.train --preset rt1 --data DATA --out RUN
+    rt-train --policy rt2 --init RT2_INIT --data DATA --vl-data VL/vl.jsonl --robot-fraction 0.5 --out RUN
 
 AdamW with linear warmup and cosine decay, gradient clipping, bf16 autocast on GPU, DistributedDataParallel
 with one data shard per process under torchrun. RUN/checkpoints/step_N/ holds resumable checkpoints (each
 one a policy directory `load_policy` opens); at the end RUN itself holds the final policy, RUN/log.csv the
-metrics and RUN/loss.png their plot.
+metrics and RUN/loss.png their plot. RT-2 starts from a checkpoint (`--init`, e.g. from rt2-init) and
+co-fine-tunes: every batch holds `--robot-fraction` robot steps, the rest vision-language pairs.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from rt_policy_node.data.windows import make_loader
@@ -35,7 +39,7 @@ from rt_policy_node.train.checkpoint import (
     step_dir,
 )
 from rt_policy_node.train.config import TrainConfig
-from rt_policy_node.train.recipes import RECIPES
+from rt_policy_node.train.recipes import RECIPES, Recipe
 from rt_policy_node.train.schedule import make_schedule
 from rt_policy_node.train.training_log import TrainingLog, plot_loss
 
@@ -85,6 +89,36 @@ def _mean_across(values: dict[str, torch.Tensor], proc: Process) -> dict[str, fl
     return dict(zip(values, stacked.tolist(), strict=True))
 
 
+def _make_loader(
+    recipe: Recipe, config: TrainConfig, dataset: Dataset, model: nn.Module, proc: Process
+) -> tuple[DataLoader, Any]:
+    """The loader of this process's batches and the sampler to start each epoch with (`set_epoch(epoch, skip)`)."""
+    collate = recipe.make_collate(model) if recipe.make_collate else None
+    pin_memory = proc.device.type == "cuda"
+    if recipe.make_batch_sampler is None:
+        return make_loader(
+            dataset,
+            config.batch_size,
+            config.num_workers,
+            proc.rank,
+            proc.world_size,
+            seed=config.seed,
+            pin_memory=pin_memory,
+            collate_fn=collate,
+        )
+    sampler = recipe.make_batch_sampler(config, dataset, proc.rank, proc.world_size)
+    # Its own generator, as make_loader's: worker seeds draw nothing from torch's global RNG.
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=config.num_workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    return loader, sampler
+
+
 def train(config: TrainConfig, resume: str | Path | None = None) -> nn.Module:
     """Runs training to `config.steps` optimizer steps and returns the (bare) model.
 
@@ -110,19 +144,11 @@ def _train(config: TrainConfig, resume: str | Path | None, proc: Process) -> nn.
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
-    model = recipe.load_model(checkpoint) if checkpoint else recipe.build_model(config)
+    start = checkpoint or config.init
+    model = recipe.load_model(Path(start)) if start else recipe.build_model(config)
     model.to(proc.device).train()
     dataset = recipe.make_dataset(config, model)
-    loader, sampler = make_loader(
-        dataset,
-        config.batch_size,
-        config.num_workers,
-        proc.rank,
-        proc.world_size,
-        seed=config.seed,
-        pin_memory=proc.device.type == "cuda",
-        collate_fn=recipe.collate,
-    )
+    loader, sampler = _make_loader(recipe, config, dataset, model, proc)
     steps_per_epoch = sampler.num_samples // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(
@@ -198,8 +224,9 @@ def _train(config: TrainConfig, resume: str | Path | None, proc: Process) -> nn.
 
 
 OPTION_HELP = {
+    "robot_fraction": "RT-2: share of robot examples in each batch, the rest from --vl-data (0 to 1)",
     "steps": "optimizer steps in all",
-    "batch_size": "windows per step and process",
+    "batch_size": "samples (RT-1: windows) per step and process",
     "lr": "peak AdamW learning rate",
     "weight_decay": "AdamW weight decay (matrices and kernels only)",
     "warmup_steps": "linear warmup steps before the cosine decay",
@@ -226,13 +253,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None]:
     parser.add_argument("--preset", default=defaults.preset, help=f"model preset (default: {defaults.preset})")
     parser.add_argument("--model-config", help="JSON model config to use instead of --preset")
     parser.add_argument(
+        "--init", metavar="DIR", help="policy checkpoint to start from instead of a new model (RT-2: from rt2-init)"
+    )
+    parser.add_argument(
+        "--vl-data", nargs="+", default=[], metavar="JSONL", help="RT-2: vision-language pairs to mix in"
+    )
+    parser.add_argument(
         "--resume",
         nargs="?",
         const="latest",
         help="continue from this checkpoint, or with no value the newest in --out (the model comes from it)",
     )
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("data", "out", "policy", "preset", "model_config", "betas"):
+        if field.name in ("data", "out", "policy", "preset", "model_config", "init", "vl_data", "betas"):
             continue
         value = getattr(defaults, field.name)
         help_text = f"{OPTION_HELP[field.name]} (default: {value})"

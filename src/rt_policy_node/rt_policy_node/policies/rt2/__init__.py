@@ -12,7 +12,8 @@ robot_data.py   steps of an `rt-dataset` build as robot examples
 vl_data.py      the JSONL + PNG format for vision-language pairs
 scene_qa.py     question/answer pairs from simulation state
 mixture.py      batches with a fixed robot share (co-fine-tuning)
-train.py        a small standalone training loop
+train.py        a small standalone training loop (rt-train --policy rt2 is the full one)
 policy.py       RT2Policy: the `Policy` interface
 cli.py          rt2-init: an untrained checkpoint to start from
+vl_eval.py      rt2-vl-eval: exact-match accuracy of a checkpoint's answers to vision-language questions
 """

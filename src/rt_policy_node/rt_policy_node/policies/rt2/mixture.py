@@ -3,9 +3,11 @@
 `MixtureBatchSampler` is a `batch_sampler` over `ConcatDataset([robot, vision_language])`: indices below
 `num_robot` are robot examples, the others vision-language ones. An epoch visits every robot example once
 (the last batch is topped up from the next shuffle so its share is exact too); vision-language examples
-are drawn from their own reshuffled stream. The order depends only on (seed, epoch), and ranks of a
-distributed run take alternate batches. Like the training loop's `ResumableSampler`, it can start an
-epoch part-way (`set_epoch(epoch, skip=samples)`) and reports `num_samples` per epoch on this rank.
+are drawn from their own reshuffled stream. A robot fraction of 0 (pre-training on vision-language data
+alone) makes an epoch visit every vision-language example once instead. The order depends only on
+(seed, epoch), and ranks of a distributed run take alternate batches. Like the training loop's
+`ResumableSampler`, it can start an epoch part-way (`set_epoch(epoch, skip=samples)`) and reports
+`num_samples` per epoch on this rank.
 """
 
 from __future__ import annotations
@@ -29,14 +31,15 @@ class MixtureBatchSampler:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if not 0.0 < robot_fraction <= 1.0:
-            raise ValueError(f"robot_fraction must be in (0, 1], got {robot_fraction}")
+        if not 0.0 <= robot_fraction <= 1.0:
+            raise ValueError(f"robot_fraction must be in [0, 1], got {robot_fraction}")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in a world of {world_size}")
-        self.robot_per_batch = max(1, round(batch_size * robot_fraction))
+        # Any share above 0 puts at least one robot example in every batch.
+        self.robot_per_batch = max(1, round(batch_size * robot_fraction)) if robot_fraction > 0 else 0
         self.vl_per_batch = batch_size - self.robot_per_batch
-        if num_robot < 1:
-            raise ValueError("the mixture needs at least one robot example")
+        if self.robot_per_batch and num_robot < 1:
+            raise ValueError(f"robot_fraction {robot_fraction} needs robot examples but there are none")
         if self.vl_per_batch and num_vl < 1:
             raise ValueError(
                 f"robot_fraction {robot_fraction} leaves {self.vl_per_batch} vision-language examples "
@@ -57,8 +60,12 @@ class MixtureBatchSampler:
 
     @property
     def total_batches(self) -> int:
-        """Batches per epoch over all ranks: enough for every robot example, a multiple of world_size."""
-        batches = math.ceil(self.num_robot / self.robot_per_batch)
+        """Batches per epoch over all ranks: enough for every robot example (every vision-language one when
+        the batches hold no robot examples), a multiple of world_size."""
+        if self.robot_per_batch:
+            batches = math.ceil(self.num_robot / self.robot_per_batch)
+        else:
+            batches = math.ceil(self.num_vl / self.vl_per_batch)
         return math.ceil(batches / self.world_size) * self.world_size
 
     @property
