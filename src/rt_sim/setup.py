@@ -16,5 +16,13 @@ setup(
     maintainer_email="maintainers@rt-ros.dev",
     description="MuJoCo mobile-manipulator simulation for the Robotics Transformer suite.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "rt_sim = rt_sim.sim_node:main",
+            "rt_expert = rt_sim.expert_node:main",
+            "rt-collect = rt_sim.collect:main",
+            "rt-bag-video = rt_sim.bag_video:main",
+            "rt-vl-data = rt_sim.vl_data:main",
+        ],
+    },
 )
