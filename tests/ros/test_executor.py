@@ -27,8 +27,8 @@ from rt_policy_node.ros.safety import clamp_norm, keep_inside_box, limit_joint_s
 
 PROFILE = CONFIG / "profiles" / "sim.yaml"
 ARM = tuple(f"arm_joint_{i}" for i in range(1, 8))
-# A bent, well-conditioned arm pose in front of the robot.
-Q0 = np.array([0.0, 0.6, 0.3, -1.4, 0.2, 0.9, 0.0])
+# Near the sim robot's home (its profile's ik.rest_posture), but not at it, so the rest posture still has work to do.
+Q0 = np.array([-2.1, 1.6, 1.5, 1.9, -1.6, 1.5, -0.1])
 KEEP = QoSProfile(depth=1000)
 
 
