@@ -18,14 +18,7 @@ from rt_policy_node.policies.rt1.policy import RT1Policy
 TEXT_DIM = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread, as RT1Policy picks on a 2-core machine (two stall each other when the machine is
-    busy); the previous count comes back for the other test modules."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**overrides) -> RT1Config:

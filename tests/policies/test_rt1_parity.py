@@ -27,9 +27,12 @@ from rt_policy_node.policies.rt1.policy import RT1Policy
 from rt_policy_node.policies.rt1.weights_tf import config_from_tf, state_dict_from_tf
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "rt1_tf"
-pytestmark = pytest.mark.skipif(
-    not REFERENCE.is_dir(), reason=f"RT-1 reference data not found at {REFERENCE} (shared/ beside the repo)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not REFERENCE.is_dir(), reason=f"RT-1 reference data not found at {REFERENCE} (shared/ beside the repo)"
+    ),
+    pytest.mark.usefixtures("one_thread"),
+]
 # Reference action keys -> the tokenizer's field names.
 ACTION_FIELDS = {
     "terminate_episode": "mode",
@@ -40,16 +43,6 @@ ACTION_FIELDS = {
     "base_displacement_vector": "base_displacement",
 }
 LOGITS_ATOL = 1e-4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread, as RT1Policy picks on a 2-core machine (two stall each other when the machine is
-    busy); the previous count comes back for the other test modules."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class ZeroEncoder:

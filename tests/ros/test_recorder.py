@@ -104,17 +104,22 @@ def recorder(probe, launch, tmp_path):
             params={"output_dir": str(out), **params},
         )
         saved = probe.collect(String, "rt_episode_recorder/episode_saved", SAVED_QOS)
-        pubs = {
-            "instruction": probe.publisher(String, "rt/instruction", LATCHED),
-            "action": probe.publisher(RTAction, "rt/action", RELIABLE),
-            "image": probe.publisher(Image, "camera/image_raw", QoSProfile(depth=100)),
-            "joints": probe.publisher(JointState, "joint_states", QoSProfile(depth=100)),
-        }
-        for publisher in pubs.values():
-            probe.wait_for_subscribers(publisher)
-        return node, out, saved, pubs
+        return node, out, saved, episode_publishers(probe)
 
     return start
+
+
+def episode_publishers(probe) -> dict:
+    """Publishers of what an episode holds (instruction, actions, camera, joint states), matched by the recorder."""
+    pubs = {
+        "instruction": probe.publisher(String, "rt/instruction", LATCHED),
+        "action": probe.publisher(RTAction, "rt/action", RELIABLE),
+        "image": probe.publisher(Image, "camera/image_raw", QoSProfile(depth=100)),
+        "joints": probe.publisher(JointState, "joint_states", QoSProfile(depth=100)),
+    }
+    for publisher in pubs.values():
+        probe.wait_for_subscribers(publisher)
+    return pubs
 
 
 def publish_episode(pubs, seconds: float, rate_hz: float = 30.0, terminate: bool = True) -> dict[str, int]:

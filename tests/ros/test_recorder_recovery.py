@@ -10,10 +10,9 @@ import time
 
 import numpy as np
 from harness import wait_for
-from rclpy.qos import QoSProfile
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import JointState
 from std_msgs.msg import String
-from test_recorder import SAVED_QOS, image, read_bag
+from test_recorder import SAVED_QOS, episode_publishers, image, read_bag
 
 from rt_msgs.msg import RTAction
 from rt_policy_node.data.bag_io import list_episodes, read_episode
@@ -41,14 +40,7 @@ def publish_until_killed(probe, node) -> dict[str, list]:
     Returns what was published before the kill, per topic, as the values the bag must hold: frame stamps (ns),
     joint positions and action x values.
     """
-    pubs = {
-        "instruction": probe.publisher(String, "rt/instruction", LATCHED),
-        "action": probe.publisher(RTAction, "rt/action", RELIABLE),
-        "image": probe.publisher(Image, "camera/image_raw", QoSProfile(depth=100)),
-        "joints": probe.publisher(JointState, "joint_states", QoSProfile(depth=100)),
-    }
-    for publisher in pubs.values():
-        probe.wait_for_subscribers(publisher)
+    pubs = episode_publishers(probe)
     pubs["instruction"].publish(String(data="stack the blocks"))
     sent: dict[str, list] = {"/camera/image_raw": [], "/joint_states": [], "/rt/action": []}
     time.sleep(0.3)
