@@ -18,6 +18,9 @@ format: setup
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
+demo: setup
+	@bash scripts/demo.sh
+
 bench: setup
 	$(RUN) python benchmarks/rt1_inference.py
 

@@ -30,7 +30,14 @@ from rt_policy_node.train.train import train
 from rt_policy_node.train.training_log import read_log
 
 # Samples (windows of 6 frames) per batch when --batch-size is not given.
-BATCH = {("cpu", "rt1_small"): 8, ("cpu", "rt1"): 2, ("cuda", "rt1_small"): 64, ("cuda", "rt1"): 16}
+BATCH = {
+    ("cpu", "rt1_sim"): 16,
+    ("cpu", "rt1_small"): 8,
+    ("cpu", "rt1"): 2,
+    ("cuda", "rt1_sim"): 128,
+    ("cuda", "rt1_small"): 64,
+    ("cuda", "rt1"): 16,
+}
 
 
 def loader_rate(config: TrainConfig, model: torch.nn.Module, batches: int) -> float:
@@ -61,7 +68,7 @@ def train_rate(config: TrainConfig, warmup: int, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["rt1_small", "rt1"])
+    parser.add_argument("--presets", nargs="+", default=["rt1_sim", "rt1_small", "rt1"])
     parser.add_argument("--batch-size", type=int, help="per step (default: by preset and device)")
     parser.add_argument("--steps", type=int, default=6, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps first")

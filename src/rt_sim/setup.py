@@ -21,6 +21,7 @@ setup(
             "rt_sim = rt_sim.sim_node:main",
             "rt_expert = rt_sim.expert_node:main",
             "rt-collect = rt_sim.collect:main",
+            "rt-eval = rt_sim.evaluate:main",
             "rt-bag-video = rt_sim.bag_video:main",
             "rt-vl-data = rt_sim.vl_data:main",
         ],

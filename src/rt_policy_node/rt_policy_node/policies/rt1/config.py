@@ -24,7 +24,7 @@ EFFICIENTNET_VARIANTS: dict[str, tuple[float, float, int]] = {
 ATTENTION_KINDS = ("rt1", "prefix_lm")
 FEED_FORWARDS = ("linear", "swiglu")
 AUGMENTATIONS = ("pad_then_crop", "random_crop")
-PRESETS = ("rt1", "rt1_reference", "rt1_small")
+PRESETS = ("rt1", "rt1_reference", "rt1_small", "rt1_sim")
 
 
 @dataclass
@@ -33,6 +33,9 @@ class RT1Config:
 
     # Image encoder: FiLM-EfficientNet on a square resize of the camera image, then TokenLearner.
     efficientnet: str = "b3"
+    # Explicit EfficientNet scaling that overrides the variant's (0: the variant's own coefficient).
+    efficientnet_width: float = 0.0
+    efficientnet_depth: float = 0.0
     image_size: int = 300
     drop_connect_rate: float = 0.2
     token_dim: int = 512
@@ -65,6 +68,8 @@ class RT1Config:
         self.action_spec = tuple(self.action_spec)
         checks = {
             "efficientnet": self.efficientnet in EFFICIENTNET_VARIANTS,
+            "efficientnet_width": self.efficientnet_width >= 0.0,
+            "efficientnet_depth": self.efficientnet_depth >= 0.0,
             "attention": self.attention in ATTENTION_KINDS,
             "feed_forward": self.feed_forward in FEED_FORWARDS,
             "augmentation": self.augmentation in AUGMENTATIONS,
@@ -95,11 +100,11 @@ class RT1Config:
 
     @property
     def width_coefficient(self) -> float:
-        return EFFICIENTNET_VARIANTS[self.efficientnet][0]
+        return self.efficientnet_width or EFFICIENTNET_VARIANTS[self.efficientnet][0]
 
     @property
     def depth_coefficient(self) -> float:
-        return EFFICIENTNET_VARIANTS[self.efficientnet][1]
+        return self.efficientnet_depth or EFFICIENTNET_VARIANTS[self.efficientnet][1]
 
     def tokenizer(self) -> ActionTokenizer:
         """The action tokenizer that made (and decodes) this model's tokens."""
@@ -135,6 +140,8 @@ def rt1_preset(name: str) -> RT1Config:
       reference data in shared/reference/rt1_tf (parity tests).
     - `rt1_small`: EfficientNet-B0 at 128x128 and a 4-layer, 256-wide transformer, for simulation tasks:
       trains on a CPU in minutes and runs well above 30 Hz.
+    - `rt1_sim`: EfficientNet-B0 scaled to 0.35 width and depth at 96x96 and a 2-layer, 128-wide
+      transformer (1.2M parameters): ~20 samples/s on one CPU core, ~10x rt1_small (24k windows in 19 min).
     """
     if name == "rt1":
         return RT1Config()
@@ -151,5 +158,19 @@ def rt1_preset(name: str) -> RT1Config:
             num_heads=4,
             head_dim=64,
             swiglu_hidden_dim=682,
+        )
+    if name == "rt1_sim":
+        return RT1Config(
+            efficientnet="b0",
+            efficientnet_width=0.35,
+            efficientnet_depth=0.35,
+            image_size=96,
+            crop_size=88,
+            token_dim=128,
+            model_dim=128,
+            num_layers=2,
+            num_heads=4,
+            head_dim=32,
+            swiglu_hidden_dim=341,
         )
     raise ValueError(f"unknown RT-1 preset {name!r}; choose one of {PRESETS}")

@@ -1,0 +1,311 @@
+"""Closed-loop episodes in the simulator with real node processes: the plumbing rt-collect and rt-eval share.
+
+`start_nodes` runs each node as its own process (rt_bringup's parameter file, sim time, a log file per node);
+`EpisodeRunner` is the driving node: it waits until the graph is connected, then per episode sets the sim's
+`task` and `seed`, calls sim/reset, publishes the instruction and counts RTActions until TERMINATE or the step
+budget. An episode that ends on the budget leaves its controller running, so the next one starts under
+rt/estop (the policy and the executor hold) and releases it once the new instruction is in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.node import Node
+from std_msgs.msg import Bool, String
+from std_srvs.srv import Trigger
+
+from rt_msgs.msg import PolicyStatus, RTAction
+from rt_policy_node.data.bag_io import EPISODE_FILE, list_episodes, update_episode_extra
+from rt_policy_node.policies.policy import Mode
+from rt_policy_node.ros.qos import LATCHED, RELIABLE
+
+SIM_NODE = "rt_sim"
+RECORDER_NODE = "rt_episode_recorder"
+# Wall-clock allowance per control step before an episode is abandoned (sim time normally runs faster).
+WALL_S_PER_STEP = 3.0
+STARTUP_TIMEOUT_S = 90.0
+SIDECAR_TIMEOUT_S = 20.0
+SHUTDOWN_GRACE_S = 10.0
+INSTRUCTION_ACK_TIMEOUT_S = 10.0
+
+
+@dataclass
+class NodeSpec:
+    """One node process: `ros2 run package program` with rt_bringup's config/<config> and `-p` parameters."""
+
+    package: str
+    program: str
+    config: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+
+@dataclass
+class EpisodeResult:
+    """What one episode did: the reset's episode (instruction, params), the actions, the final task state."""
+
+    episode: dict[str, Any]
+    modes: list[int]
+    inference_ms: list[float]
+    state: dict[str, Any]
+
+    @property
+    def terminated(self) -> bool:
+        return bool(self.modes) and self.modes[-1] == Mode.TERMINATE
+
+    @property
+    def steps(self) -> int:
+        return len(self.modes)
+
+
+def executable(package: str, name: str) -> str:
+    """Where `ros2 run package name` would find the executable."""
+    try:
+        path = Path(get_package_prefix(package)) / "lib" / package / name
+    except PackageNotFoundError as err:
+        raise SystemExit(f"package {package!r} is not installed; build and source the workspace") from err
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist; run `make setup`")
+    return str(path)
+
+
+def config_file(name: str) -> list[str]:
+    """`--params-file` for rt_bringup's config/<name> when it exists."""
+    path = Path(get_package_share_directory("rt_bringup")) / "config" / name
+    return ["--params-file", str(path)] if path.is_file() else []
+
+
+def ros_params(**values: object) -> list[str]:
+    """`-p name:=value` command-line arguments (booleans as true/false)."""
+    arguments = []
+    for name, value in values.items():
+        arguments += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
+    return arguments
+
+
+def add_sim_arguments(parser: argparse.ArgumentParser, image_size: tuple[int, int] = (320, 256)) -> None:
+    """The simulator and robot options rt-collect and rt-eval share."""
+    parser.add_argument("--real-time-factor", type=float, default=0.0, help="0 = lockstep, as fast as possible")
+    parser.add_argument("--image-width", type=int, default=image_size[0])
+    parser.add_argument("--image-height", type=int, default=image_size[1])
+    parser.add_argument("--profile", default="", help="robot profile for the nodes (default: theirs)")
+    parser.add_argument("--max-steps", type=int, default=0, help="step budget per episode (default: the task's)")
+
+
+def sim_nodes(args: argparse.Namespace, task: str, seed: int, output_dir: Path | None) -> dict[str, NodeSpec]:
+    """The sim, the executor and (with `output_dir`) the recorder, configured from `add_sim_arguments`."""
+    profile = {"profile": args.profile} if args.profile else {}
+    sim = {
+        "real_time_factor": float(args.real_time_factor),
+        "image_width": args.image_width,
+        "image_height": args.image_height,
+        "task": task,
+        "seed": seed,
+        **profile,
+    }
+    nodes = {
+        SIM_NODE: NodeSpec("rt_sim", "rt_sim", "sim.yaml", sim),
+        "rt_action_executor": NodeSpec(
+            "rt_policy_node", "rt_action_executor", "executor.yaml", {"autostart": True, **profile}
+        ),
+    }
+    if output_dir is not None:
+        recorder = {"output_dir": output_dir.resolve()}
+        nodes[RECORDER_NODE] = NodeSpec("rt_policy_node", "rt_episode_recorder", "recorder.yaml", recorder)
+    return nodes
+
+
+def start_nodes(nodes: dict[str, NodeSpec], log_dir: Path) -> list[Child]:
+    """Each node as a process on sim time, its output in `<log_dir>/<name>.log`."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    children = []
+    for name, spec in nodes.items():
+        command = [executable(spec.package, spec.program), "--ros-args"]
+        command += config_file(spec.config) if spec.config else []
+        command += ros_params(use_sim_time=True, **spec.params)
+        log = log_dir / f"{name}.log"
+        with log.open("w") as stream:
+            process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        children.append(Child(name, process, log))
+    return children
+
+
+def stop_children(children: list[Child]) -> None:
+    """SIGINT each child (the recorder closes its bag), then SIGTERM and SIGKILL stragglers."""
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + SHUTDOWN_GRACE_S
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for child in children:
+            try:
+                child.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.send_signal(sig)
+        deadline = time.monotonic() + 3.0
+    for child in children:
+        child.process.wait()
+
+
+def check_children(children: list[Child]) -> None:
+    """Raises with the tail of its log if any child has exited."""
+    for child in children:
+        if child.process.poll() is not None:
+            tail = child.log.read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError(f"{child.name} exited with status {child.process.returncode}:\n" + "\n".join(tail))
+
+
+def string_parameter(name: str, value: str) -> Parameter:
+    return Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))
+
+
+def integer_parameter(name: str, value: int) -> Parameter:
+    return Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value))
+
+
+class EpisodeRunner(Node):
+    """Drives episodes: sim parameters and reset, the instruction, the controller's actions, the recorder."""
+
+    def __init__(self, name: str, children: list[Child]) -> None:
+        super().__init__(name)
+        self.children = children
+        self.recording = any(child.name == RECORDER_NODE for child in children)
+        self.set_sim_parameters = self.create_client(SetParameters, f"/{SIM_NODE}/set_parameters")
+        self.reset_sim = self.create_client(Trigger, "sim/reset")
+        self.task_state = self.create_client(Trigger, "sim/task_state")
+        self.stop_episode = self.create_client(Trigger, f"/{RECORDER_NODE}/stop_episode")
+        self.instruction_pub = self.create_publisher(String, "rt/instruction", LATCHED)
+        self.estop_pub = self.create_publisher(Bool, "rt/estop", RELIABLE)
+        self.create_subscription(RTAction, "rt/action", self.on_action, RELIABLE)
+        self.create_subscription(PolicyStatus, "rt/status", self.on_status, LATCHED)
+        self.modes: list[int] = []
+        self.inference_ms: list[float] = []
+        self.status: PolicyStatus | None = None
+        self.controller_running = False
+
+    def on_action(self, msg: RTAction) -> None:
+        self.modes.append(msg.mode)
+        self.inference_ms.append(float(msg.inference_ms))
+
+    def on_status(self, msg: PolicyStatus) -> None:
+        self.status = msg
+
+    def spin_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            rclpy.spin_once(self, timeout_sec=min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def call(self, client, request, timeout_s: float = 30.0):
+        """A service call that fails fast when a child process dies or the service does not answer."""
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise RuntimeError(f"service {client.srv_name} is not available")
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            check_children(self.children)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"service {client.srv_name} did not answer within {timeout_s} s")
+            rclpy.spin_once(self, timeout_sec=0.05)
+        return future.result()
+
+    def wait_until_ready(self, controller: str) -> None:
+        """Until every node is up and the topics between them are connected (`controller` names the actor)."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        checks = {
+            "the executor's joint_states subscription": lambda: self.count_subscribers("joint_states") >= 2,
+            "the executor's arm trajectories": lambda: self.count_publishers("arm_controller/joint_trajectory") >= 1,
+            f"{controller}'s rt/action": lambda: self.count_publishers("rt/action") >= 1,
+            "the sim's services": lambda: self.reset_sim.service_is_ready() and self.task_state.service_is_ready(),
+        }
+        if self.recording:
+            checks["the recorder's stop_episode service"] = lambda: self.stop_episode.service_is_ready()
+        while True:
+            check_children(self.children)
+            waiting = [what for what, ready in checks.items() if not ready()]
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {STARTUP_TIMEOUT_S} s: waiting for {', '.join(waiting)}")
+            self.spin_for(0.2)
+        # Discovery is not yet delivery: let the first joint_states and /clock messages through.
+        self.spin_for(1.0)
+
+    def run_episode(self, task: str, seed: int, max_steps: int) -> EpisodeResult:
+        """One episode from reset to TERMINATE or `max_steps` actions (or their wall-clock allowance)."""
+        request = SetParameters.Request(parameters=[string_parameter("task", task), integer_parameter("seed", seed)])
+        results = self.call(self.set_sim_parameters, request).results
+        if not all(r.successful for r in results):
+            raise RuntimeError(f"cannot set the sim's task/seed: {[r.reason for r in results]}")
+        held = self.controller_running
+        if held:
+            self.estop_pub.publish(Bool(data=True))
+            self.spin_for(0.2)
+        reset = self.call(self.reset_sim, Trigger.Request())
+        if not reset.success:
+            raise RuntimeError(f"sim/reset failed: {reset.message}")
+        episode = json.loads(reset.message)
+        self.modes, self.inference_ms = [], []
+        previous_episode = self.status.episode_id if self.status else 0
+        self.instruction_pub.publish(String(data=episode["instruction"]))
+        if held:
+            self.wait_for_instruction(previous_episode)
+            self.estop_pub.publish(Bool(data=False))
+        deadline = time.monotonic() + WALL_S_PER_STEP * (max_steps + 5)
+        while not (self.modes and self.modes[-1] == Mode.TERMINATE) and len(self.modes) < max_steps:
+            check_children(self.children)
+            if time.monotonic() > deadline:
+                break
+            rclpy.spin_once(self, timeout_sec=0.05)
+        result = EpisodeResult(episode, self.modes[:max_steps], self.inference_ms[:max_steps], self.current_state())
+        self.controller_running = not result.terminated
+        if self.controller_running and self.recording:
+            self.call(self.stop_episode, Trigger.Request())
+        return result
+
+    def wait_for_instruction(self, previous_episode: int) -> None:
+        """Until rt_policy reports the new episode (a controller without rt/status gets a short grace)."""
+        if self.count_publishers("rt/status") == 0:
+            self.spin_for(0.3)
+            return
+        deadline = time.monotonic() + INSTRUCTION_ACK_TIMEOUT_S
+        while (self.status is None or self.status.episode_id == previous_episode) and time.monotonic() < deadline:
+            check_children(self.children)
+            rclpy.spin_once(self, timeout_sec=0.05)
+
+    def current_state(self) -> dict[str, Any]:
+        """sim/task_state: the privileged state, the episode and its success."""
+        return json.loads(self.call(self.task_state, Trigger.Request()).message)
+
+
+def closed_episodes(out: Path) -> set[Path]:
+    return {p for p in list_episodes(out) if (p / EPISODE_FILE).is_file()}
+
+
+def mark_episode(out: Path, known: set[Path], extra: dict, node: EpisodeRunner) -> Path | None:
+    """Adds `extra` to the sidecar of the episode the recorder has just closed; None if none appeared."""
+    deadline = time.monotonic() + SIDECAR_TIMEOUT_S
+    while time.monotonic() < deadline:
+        new = sorted(closed_episodes(out) - known)
+        if new:
+            update_episode_extra(new[-1], **extra)
+            return new[-1]
+        node.spin_for(0.1)
+    return None

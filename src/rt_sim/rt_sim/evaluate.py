@@ -1,0 +1,230 @@
+"""rt-eval: closed-loop success of a policy (or the scripted expert) in the simulator, on held-out seeds.
+
+    rt-eval --policy models/rt1_sim --task pick_cube drive_to_marker --episodes 50 --out out/eval/rt1_sim
+    rt-eval --policy expert --task pick_cube --episodes 50 --out out/eval/expert
+
+Starts the sim (lockstep), the executor, the controller (rt_policy with `policy_path`, or rt_expert for
+`--policy expert`) and the episode recorder as processes on sim time (rt_sim.episode_runner, shared with
+rt-collect). Episode i of each task uses seed `--seed + i`; the default 100000 keeps evaluation layouts
+disjoint from collection seeds (the shipped model's data used 0-59 and 1000-1059). An episode ends on the
+controller's TERMINATE or the task's step budget; it succeeds when it terminated and the task's success
+holds in sim/task_state's privileged state. Writes `<out>/results.json` (per task: success rate with a 95%
+Wilson interval, mean steps, mean inference ms, wrong-colour rate for pick_cube; every episode), `<out>/success.png`
+and `<out>/episodes.mp4` (the first `--video` episodes of each task, from their bags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+
+from rt_sim.bag_video import read_frames, write_video
+from rt_sim.episode_runner import (
+    EpisodeResult,
+    EpisodeRunner,
+    NodeSpec,
+    add_sim_arguments,
+    closed_episodes,
+    mark_episode,
+    sim_nodes,
+    start_nodes,
+    stop_children,
+)
+from rt_sim.tasks import make_task, task_names
+from rt_sim.tasks.pick_cube import cube_lifted
+
+EXPERT = "expert"
+EVAL_SEED = 100_000
+RESULTS_FILE = "results.json"
+Z_95 = 1.959964
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval for a binomial proportion: honest at small n and at 0% or 100%."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denominator = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wrong_colours(task: str, state: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """For pick_cube: the colours of cubes held up that the instruction did not ask for (empty otherwise)."""
+    if task != "pick_cube":
+        return []
+    return sorted(c for c in state["cubes"] if c != params["colour"] and cube_lifted(state, c))
+
+
+def episode_record(task: str, seed: int, result: EpisodeResult) -> dict[str, Any]:
+    """One episode as it goes into results.json and the recorded bag's sidecar."""
+    params = result.episode["params"]
+    return {
+        "task": task,
+        "seed": seed,
+        "instruction": result.episode["instruction"],
+        "params": params,
+        "success": bool(result.terminated and result.state["success"]),
+        "task_success_at_end": bool(result.state["success"]),
+        "terminated": result.terminated,
+        "steps": result.steps,
+        "mean_inference_ms": sum(result.inference_ms) / len(result.inference_ms) if result.inference_ms else 0.0,
+        "wrong_colours": wrong_colours(task, result.state, params),
+    }
+
+
+def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-task figures over `episodes` (all of one task)."""
+    n = len(episodes)
+    successes = sum(e["success"] for e in episodes)
+    low, high = wilson_interval(successes, n)
+    summary = {
+        "episodes": n,
+        "successes": successes,
+        "success_rate": successes / n if n else 0.0,
+        "success_ci95": [low, high],
+        "terminated_rate": sum(e["terminated"] for e in episodes) / n if n else 0.0,
+        "mean_steps": sum(e["steps"] for e in episodes) / n if n else 0.0,
+        "mean_inference_ms": sum(e["mean_inference_ms"] for e in episodes) / n if n else 0.0,
+    }
+    if episodes and episodes[0]["task"] == "pick_cube":
+        summary["wrong_colour_rate"] = sum(bool(e["wrong_colours"]) for e in episodes) / n
+    return summary
+
+
+def plot_success(results: dict[str, Any], out: Path) -> None:
+    """Bar plot of success per task with the 95% intervals as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(results["tasks"])
+    rates = [results["tasks"][t]["success_rate"] for t in tasks]
+    errors = [
+        [r - results["tasks"][t]["success_ci95"][0] for t, r in zip(tasks, rates, strict=True)],
+        [results["tasks"][t]["success_ci95"][1] - r for t, r in zip(tasks, rates, strict=True)],
+    ]
+    figure, axes = plt.subplots(figsize=(1.6 + 1.4 * len(tasks), 3.2))
+    axes.bar(tasks, rates, yerr=errors, capsize=6, color="tab:blue")
+    axes.set_ylim(0.0, 1.05)
+    axes.set_ylabel("success rate (95% Wilson)")
+    axes.set_title(f"{results['policy_name']}: seeds {results['seed']}+")
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+
+
+def render_video(directories: list[Path], out: Path, every: int = 2, fps: float = 5.0) -> int:
+    """Every `every`-th camera frame of the recorded episodes, one after another, as one MP4 (rt-bag-video's
+    defaults); returns the frame count."""
+    frames = [frame for directory in directories for frame in read_frames(directory, every=every)]
+    if frames:
+        write_video(frames, out, fps)
+    return len(frames)
+
+
+def controller_node(policy: str, profile: str) -> tuple[str, NodeSpec]:
+    """rt_expert for `expert`, else rt_policy loading the checkpoint directory `policy`."""
+    if policy == EXPERT:
+        return "rt_expert", NodeSpec("rt_sim", "rt_expert", params={"profile": profile} if profile else {})
+    return "rt_policy", NodeSpec("rt_policy_node", "rt_policy", "policy.yaml", {"policy_path": Path(policy).resolve()})
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="rt-eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", required=True, help="checkpoint directory (config.json + weights), or 'expert'")
+    parser.add_argument("--task", nargs="+", required=True, help=f"one or more of: {', '.join(task_names())}")
+    parser.add_argument("--episodes", type=int, required=True, help="episodes per task")
+    parser.add_argument("--seed", type=int, default=EVAL_SEED, help=f"first seed per task (default {EVAL_SEED})")
+    parser.add_argument("--out", type=Path, default=Path("out/eval"), help="results, plot, video, bags, logs")
+    parser.add_argument("--video", type=int, default=2, help="episodes per task rendered into episodes.mp4")
+    add_sim_arguments(parser, image_size=(160, 128))
+    args = parser.parse_args(argv)
+    unknown = [t for t in args.task if t not in task_names()]
+    if unknown:
+        parser.error(f"unknown task(s) {unknown}; choose from {', '.join(task_names())}")
+    if args.episodes < 1:
+        parser.error("--episodes must be at least 1")
+    if args.policy != EXPERT and not (Path(args.policy) / "config.json").is_file():
+        parser.error(f"--policy {args.policy}: no config.json there (or pass 'expert')")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bags = args.out / "episodes"
+    name, controller = controller_node(args.policy, args.profile)
+    nodes = {**sim_nodes(args, args.task[0], args.seed, bags), name: controller}
+    children = start_nodes(nodes, args.out / "logs")
+    rclpy.init()
+    node = EpisodeRunner("rt_eval", children)
+    episodes: list[dict[str, Any]] = []
+    started = time.monotonic()
+    try:
+        node.wait_until_ready(name)
+        for task in args.task:
+            max_steps = args.max_steps or make_task(task).max_steps
+            for index in range(args.episodes):
+                known = closed_episodes(bags)
+                seed = args.seed + index
+                record = episode_record(task, seed, node.run_episode(task, seed, max_steps))
+                directory = mark_episode(bags, known, record, node)
+                episodes.append({**record, "directory": directory.name if directory else None})
+                done = [e for e in episodes if e["task"] == task]
+                print(
+                    f"rt-eval: {task} seed {seed}: {'success' if record['success'] else 'failure'} in "
+                    f"{record['steps']} steps ({sum(e['success'] for e in done)}/{len(done)})",
+                    flush=True,
+                )
+    except (RuntimeError, KeyboardInterrupt, ExternalShutdownException) as err:
+        print(f"rt-eval: stopped: {str(err) or 'interrupted'}", file=sys.stderr)
+    except Exception as err:
+        if rclpy.ok():
+            raise
+        print(f"rt-eval: interrupted ({err})", file=sys.stderr)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        stop_children(children)
+
+    results = {
+        "policy": args.policy if args.policy == EXPERT else str(Path(args.policy).resolve()),
+        "policy_name": EXPERT if args.policy == EXPERT else Path(args.policy).resolve().name,
+        "seed": args.seed,
+        "episodes_per_task": args.episodes,
+        "camera": [args.image_width, args.image_height],
+        "wall_s": time.monotonic() - started,
+        "tasks": {t: summarise([e for e in episodes if e["task"] == t]) for t in args.task},
+        "episodes": episodes,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / RESULTS_FILE).write_text(json.dumps(results, indent=2))
+    if episodes:
+        plot_success(results, args.out / "success.png")
+    shown = [
+        bags / e["directory"]
+        for t in args.task
+        for e in [e for e in episodes if e["task"] == t and e["directory"]][: args.video]
+    ]
+    if shown:
+        render_video(shown, args.out / "episodes.mp4")
+    for task, s in results["tasks"].items():
+        low, high = s["success_ci95"]
+        wrong = f", wrong colour {100 * s['wrong_colour_rate']:.0f}%" if "wrong_colour_rate" in s else ""
+        print(
+            f"rt-eval: {task}: {s['successes']}/{s['episodes']} = {100 * s['success_rate']:.0f}% "
+            f"(95% CI {100 * low:.0f}-{100 * high:.0f}%), {s['mean_steps']:.1f} steps, "
+            f"{s['mean_inference_ms']:.1f} ms inference{wrong}"
+        )
+    print(f"rt-eval: -> {args.out / RESULTS_FILE}")
+    return 0 if len(episodes) == args.episodes * len(args.task) else 1

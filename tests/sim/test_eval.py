@@ -1,0 +1,84 @@
+"""rt-eval end to end: real sim, executor, controller and recorder processes; results JSON, plot, video, bags."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+
+from rt_policy_node.data.bag_io import list_episodes, read_episode
+from rt_sim.evaluate import wilson_interval
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "rt1_sim"
+needs_rt_eval = pytest.mark.skipif(shutil.which("rt-eval") is None, reason="rt_sim is not built")
+
+
+def rt_eval(out: Path, *arguments: str, camera: tuple[int, int] = (64, 48)) -> dict:
+    command = ["rt-eval", "--out", str(out), "--image-width", str(camera[0]), "--image-height", str(camera[1])]
+    command += arguments
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials", "low", "high"),
+    [(0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (10, 10, 0.7225, 1.0), (45, 50, 0.7864, 0.9565)],
+)
+def test_wilson_interval_matches_the_closed_form(successes, trials, low, high):
+    assert wilson_interval(successes, trials) == pytest.approx((low, high), abs=1e-4)
+
+
+@pytest.mark.slow
+@needs_rt_eval
+def test_expert_reference_run_writes_results_plot_video_and_marked_bags(tmp_path):
+    results = rt_eval(tmp_path, "--policy", "expert", "--task", "drive_to_marker", "--episodes", "2", "--video", "1")
+
+    summary = results["tasks"]["drive_to_marker"]
+    assert summary["episodes"] == 2 and summary["successes"] == 2 and summary["success_ci95"][1] == 1.0
+    assert 0.0 < summary["success_ci95"][0] < 1.0 and summary["mean_steps"] > 1
+    assert summary["mean_inference_ms"] == 0.0 and "wrong_colour_rate" not in summary
+    assert [e["seed"] for e in results["episodes"]] == [100000, 100001]
+
+    bags = list_episodes(tmp_path / "episodes")
+    assert [b.name for b in bags] == [e["directory"] for e in results["episodes"]]
+    info = read_episode(bags[0])
+    assert info.outcome == "terminated" and info.extra["success"] is True and info.extra["seed"] == 100000
+    assert info.message_counts["/rt/action"] == results["episodes"][0]["steps"]
+
+    frames = iio.imread(tmp_path / "episodes.mp4", index=None)
+    assert frames.shape[0] > 1 and frames.shape[1:3] == (48, 64)
+    assert iio.imread(tmp_path / "success.png").ndim == 3
+
+
+@pytest.mark.slow
+@needs_rt_eval
+def test_step_budget_ends_episodes_and_the_next_one_starts_clean(tmp_path):
+    arguments = ("--policy", "expert", "--task", "pick_cube", "--episodes", "2", "--max-steps", "3", "--video", "0")
+    results = rt_eval(tmp_path, *arguments)
+
+    assert [(e["steps"], e["terminated"], e["success"]) for e in results["episodes"]] == [(3, False, False)] * 2
+    assert results["tasks"]["pick_cube"]["wrong_colour_rate"] == 0.0
+    infos = [read_episode(b) for b in list_episodes(tmp_path / "episodes")]
+    assert [i.outcome for i in infos] == ["stopped", "stopped"]
+    assert [i.instruction for i in infos] == [e["instruction"] for e in results["episodes"]]
+
+
+@pytest.mark.slow
+@needs_rt_eval
+@pytest.mark.skipif(not (SHIPPED_MODEL / "model.safetensors").is_file(), reason="models/rt1_sim is not there")
+def test_shipped_model_runs_one_closed_loop_episode(tmp_path):
+    # The camera size the model's training data was recorded at (MODEL_CARD.md).
+    arguments = ("--policy", str(SHIPPED_MODEL), "--task", "pick_cube", "--episodes", "1", "--video", "0")
+    results = rt_eval(tmp_path, *arguments, camera=(160, 128))
+
+    (episode,) = results["episodes"]
+    assert episode["steps"] >= 1 and episode["mean_inference_ms"] > 0.0
+    assert episode["instruction"] and episode["params"]["colour"] in episode["instruction"]
+    summary = results["tasks"]["pick_cube"]
+    assert summary["success_rate"] in (0.0, 1.0) and 0.0 <= summary["wrong_colour_rate"] <= 1.0
+    print(f"shipped model, pick_cube seed 100000: {'success' if episode['success'] else 'failure'}")
