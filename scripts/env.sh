@@ -17,6 +17,8 @@ export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # Keep DDS discovery on this machine unless the user says otherwise (Iron and later).
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
+# The launch files' default policy_path: the shipped simulation model.
+export RT_POLICY_PATH="${RT_POLICY_PATH:-$RT_ROOT/models/rt1_sim}"
 # Fast DDS's default 512 KiB shared-memory segment drops most best-effort camera frames larger than
 # that (640x480 rgb8 is 900 KiB) between processes; the project's profile enlarges it.
 if [[ "$RMW_IMPLEMENTATION" == rmw_fastrtps_cpp && -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ]]; then
