@@ -16,24 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from tqdm import tqdm
 
 from rt_sim.episode_runner import (
     EpisodeResult,
-    EpisodeRunner,
     NodeSpec,
     add_sim_arguments,
     closed_episodes,
+    episode_session,
     mark_episode,
     sim_nodes,
-    start_nodes,
-    stop_children,
 )
 from rt_sim.tasks import make_task, task_names
 
@@ -71,13 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = args.out / "logs"
     nodes = sim_nodes(args, args.task, args.seed, args.out)
     nodes["rt_expert"] = NodeSpec("rt_sim", "rt_expert", params={"profile": args.profile} if args.profile else {})
-    children = start_nodes(nodes, log_dir)
-    rclpy.init()
-    node = EpisodeRunner("rt_collect", children)
     results: list[dict] = []
     started = time.monotonic()
-    try:
-        node.wait_until_ready("the expert")
+    with episode_session("rt-collect", nodes, log_dir, "the expert") as node:
         started = time.monotonic()
         progress = tqdm(range(args.episodes), desc=f"{args.task}", unit="episode")
         for index in progress:
@@ -89,16 +80,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"the recorder wrote no episode for seed {seed} (see {log_dir})")
             results.append({**extra, "directory": directory.name})
             progress.set_postfix(success=f"{sum(r['expert_success'] for r in results)}/{len(results)}")
-    except (RuntimeError, KeyboardInterrupt, ExternalShutdownException) as err:
-        print(f"rt-collect: stopped: {str(err) or 'interrupted'}", file=sys.stderr)
-    except Exception as err:
-        if rclpy.ok():
-            raise
-        print(f"rt-collect: interrupted ({err})", file=sys.stderr)
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        stop_children(children)
     minutes = (time.monotonic() - started) / 60.0
     successes = sum(r["expert_success"] for r in results)
     summary = {

@@ -10,10 +10,13 @@ rt/estop (the policy and the executor hold) and releases it once the new instruc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import rclpy
 from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -163,6 +167,32 @@ def stop_children(children: list[Child]) -> None:
         deadline = time.monotonic() + 3.0
     for child in children:
         child.process.wait()
+
+
+@contextlib.contextmanager
+def episode_session(tool: str, nodes: dict[str, NodeSpec], log_dir: Path, controller: str) -> Iterator[EpisodeRunner]:
+    """Starts `nodes` and a driving EpisodeRunner, waits until `controller` is connected, and yields the runner.
+
+    On leaving, by the end of the work, an error or Ctrl-C, ROS is shut down and every process stopped; a stop
+    (a failed episode, an interruption) is reported on stderr rather than raised, so the caller still writes
+    what it measured so far.
+    """
+    children = start_nodes(nodes, log_dir)
+    rclpy.init()
+    runner = EpisodeRunner(tool.replace("-", "_"), children)
+    try:
+        runner.wait_until_ready(controller)
+        yield runner
+    except (RuntimeError, KeyboardInterrupt, ExternalShutdownException) as err:
+        print(f"{tool}: stopped: {str(err) or 'interrupted'}", file=sys.stderr)
+    except Exception as err:
+        if rclpy.ok():
+            raise
+        print(f"{tool}: interrupted ({err})", file=sys.stderr)
+    finally:
+        runner.destroy_node()
+        rclpy.try_shutdown()
+        stop_children(children)
 
 
 def check_children(children: list[Child]) -> None:

@@ -18,25 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
-
 from rt_sim.bag_video import read_frames, write_video
 from rt_sim.episode_runner import (
     EpisodeResult,
-    EpisodeRunner,
     NodeSpec,
     add_sim_arguments,
     closed_episodes,
+    episode_session,
     mark_episode,
     sim_nodes,
-    start_nodes,
-    stop_children,
 )
 from rt_sim.tasks import make_task, task_names
 from rt_sim.tasks.pick_cube import cube_lifted
@@ -165,13 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     bags = args.out / "episodes"
     name, controller = controller_node(args.policy, args.profile)
     nodes = {**sim_nodes(args, args.task[0], args.seed, bags), name: controller}
-    children = start_nodes(nodes, args.out / "logs")
-    rclpy.init()
-    node = EpisodeRunner("rt_eval", children)
     episodes: list[dict[str, Any]] = []
     started = time.monotonic()
-    try:
-        node.wait_until_ready(name)
+    with episode_session("rt-eval", nodes, args.out / "logs", name) as node:
         for task in args.task:
             max_steps = args.max_steps or make_task(task).max_steps
             for index in range(args.episodes):
@@ -186,16 +176,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"{record['steps']} steps ({sum(e['success'] for e in done)}/{len(done)})",
                     flush=True,
                 )
-    except (RuntimeError, KeyboardInterrupt, ExternalShutdownException) as err:
-        print(f"rt-eval: stopped: {str(err) or 'interrupted'}", file=sys.stderr)
-    except Exception as err:
-        if rclpy.ok():
-            raise
-        print(f"rt-eval: interrupted ({err})", file=sys.stderr)
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        stop_children(children)
 
     results = {
         "policy": args.policy if args.policy == EXPERT else str(Path(args.policy).resolve()),
