@@ -107,6 +107,8 @@ def test_limits():
     )
     step = limit_joint_step(np.zeros(3), np.array([0.4, -0.1, 0.0]), np.array([0.1, 0.1, 0.1]))
     np.testing.assert_allclose(step, [0.1, -0.025, 0.0])
+    np.testing.assert_array_equal(limit_joint_step(np.zeros(3), np.array([np.nan, 0.5, 0.0]), np.full(3, 0.1)), 0.0)
+    np.testing.assert_array_equal(limit_joint_step(np.zeros(3), np.full(3, 0.5), np.full(3, np.nan)), 0.0)
     assert np.linalg.norm(pin.log3(rotation_step([0.0, 0.0, 1.0], 0.25))) == pytest.approx(0.25)
 
 
@@ -252,6 +254,21 @@ def test_arm_mode_moves_the_end_effector_by_the_commanded_delta(rig, profile, ki
     assert gripper.points[0].positions[0] == pytest.approx(0.0)
     r.advance(0.3)
     assert all(np.allclose(v, 0.0) for _, v in r.twists_after(start)), "the base holds still in arm mode"
+
+
+def test_a_nan_joint_state_never_reaches_a_command(rig):
+    r = rig()
+    r.q[2] = np.nan
+    r.advance(0.6)  # longer than joint_state_timeout_s: the NaN joint's last finite value goes stale
+    r.send(Action(world_vector=np.full(3, 0.5, np.float32), mode=Mode.ARM))
+    r.advance(0.5)
+    assert all(np.isfinite(p.positions).all() for t in r.arm for p in t.points)
+    assert not r.arm, "no arm command while an arm joint has no valid position"
+    r.q = Q0.copy()
+    r.advance(0.1)
+    r.send(Action(world_vector=np.full(3, 0.5, np.float32), mode=Mode.ARM))
+    wait_for(lambda: r.arm, what="an arm trajectory once the joints are valid again")
+    assert np.isfinite(r.arm[-1].points[0].positions).all()
 
 
 def test_arm_commands_are_clamped_and_never_jump(rig, profile, kinematics):

@@ -137,8 +137,8 @@ class ActionExecutor(LifecycleNode):
         self._stream_period = 1.0 / self.get_parameter("stream_rate_hz").value
         self._stream_timer = self.create_timer(self._stream_period, self.on_stream)
         self._reset_motion()
-        self._joints: dict[str, float] = {}
-        self._joints_ns = 0
+        # Latest finite position of each joint, and when it arrived (node clock, ns).
+        self._joints: dict[str, tuple[float, int]] = {}
         self._estop = False
         self.get_logger().info(
             f"configured for {profile.name} ({len(profile.arm_joints)} arm joints, arm mode {arm_mode})"
@@ -182,8 +182,11 @@ class ActionExecutor(LifecycleNode):
     def on_joint_states(self, msg: JointState) -> None:
         if len(msg.position) != len(msg.name):
             return
-        self._joints.update(zip(msg.name, msg.position, strict=True))
-        self._joints_ns = self.get_clock().now().nanoseconds
+        now = self.get_clock().now().nanoseconds
+        # A NaN/inf position (a driver before homing) is ignored: the joint goes stale instead of poisoning IK.
+        self._joints.update(
+            (name, (p, now)) for name, p in zip(msg.name, msg.position, strict=True) if math.isfinite(p)
+        )
 
     def on_estop(self, msg: Bool) -> None:
         if msg.data and not self._estop:
@@ -284,14 +287,13 @@ class ActionExecutor(LifecycleNode):
     # -- arm and gripper --------------------------------------------------------------------------
 
     def _arm_positions(self) -> np.ndarray | None:
-        """Current arm joint positions in profile order, or None when joint_states are missing or stale."""
-        age_s = (self.get_clock().now().nanoseconds - self._joints_ns) * 1e-9
-        if age_s > self.get_parameter("joint_state_timeout_s").value:
+        """Current arm joint positions in profile order, or None when any of them is missing or stale."""
+        now = self.get_clock().now().nanoseconds
+        timeout_ns = self.get_parameter("joint_state_timeout_s").value * 1e9
+        latest = [self._joints.get(name) for name in self.profile.arm_joints]
+        if any(entry is None or now - entry[1] > timeout_ns for entry in latest):
             return None
-        try:
-            return np.array([self._joints[name] for name in self.profile.arm_joints])
-        except KeyError:
-            return None
+        return np.array([position for position, _ in latest])
 
     def _ee_step(self, action: Action) -> tuple[np.ndarray, np.ndarray]:
         """The action's end-effector translation (m) and rotation (matrix) for one step, clamped."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pinocchio as pin
 
@@ -40,9 +42,12 @@ def keep_inside_box(position: np.ndarray, velocity: np.ndarray, low: np.ndarray,
 def limit_joint_step(q_from: np.ndarray, q_to: np.ndarray, max_step: np.ndarray) -> np.ndarray:
     """Shortens the move `q_from -> q_to` uniformly so no joint moves more than its `max_step`.
 
-    Scaling every joint by the same factor keeps the end effector on its path instead of bending it.
+    Scaling every joint by the same factor keeps the end effector on its path instead of bending it. A
+    non-finite target or limit is no move at all.
     """
     delta = np.asarray(q_to, float) - np.asarray(q_from, float)
     ratios = np.abs(delta) / np.maximum(np.asarray(max_step, float), 1e-12)
     worst = float(ratios.max(initial=0.0))
+    if not math.isfinite(worst):
+        return np.asarray(q_from, float)
     return q_from + delta / worst if worst > 1.0 else np.asarray(q_to, float)
