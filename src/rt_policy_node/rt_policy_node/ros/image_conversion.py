@@ -38,8 +38,11 @@ class ImageLayout:
     channels: tuple[int, int, int] | None
 
 
-def check_image(height: int, width: int, encoding: str, step: int, data_len: int) -> ImageLayout:
-    """Validates the fields of a sensor_msgs/Image in O(1), before any pixel is touched.
+def check_image(
+    height: int, width: int, encoding: str, step: int, data_len: int, max_pixels: int | None = None
+) -> ImageLayout:
+    """Validates the fields of a sensor_msgs/Image in O(1), before any pixel is touched; images over
+    `max_pixels` are refused.
 
     `is_bigendian` is not needed: every accepted encoding has one-byte channels, which have no byte order.
     """
@@ -48,6 +51,8 @@ def check_image(height: int, width: int, encoding: str, step: int, data_len: int
     pixel_bytes, channels = ENCODINGS[encoding]
     if height <= 0 or width <= 0:
         raise ImageError(f"empty image ({width}x{height})")
+    if max_pixels is not None and height * width > max_pixels:
+        raise ImageError(f"{width}x{height} image exceeds the {max_pixels}-pixel limit")
     if step < width * pixel_bytes:
         raise ImageError(
             f"step {step} is shorter than a row of {width} {encoding} pixels ({width * pixel_bytes} bytes)"

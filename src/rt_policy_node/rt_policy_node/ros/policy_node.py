@@ -118,17 +118,19 @@ class PolicyNode(Node):
 
     def on_image(self, msg: Image) -> None:
         try:
-            check_image(msg.height, msg.width, msg.encoding, msg.step, len(msg.data))
+            check_image(msg.height, msg.width, msg.encoding, msg.step, len(msg.data), self.max_image_pixels)
         except ImageError as err:
             self._drop_image(str(err))
             return
-        self._frame = Frame(msg, self.get_clock().now().nanoseconds)
+        with self._lock:
+            self._frame = Frame(msg, self.get_clock().now().nanoseconds)
 
     def on_compressed(self, msg: CompressedImage) -> None:
         if not any(name in msg.format.lower() for name in COMPRESSED_FORMATS):
             self._drop_image(f"unsupported compressed format {msg.format!r} (expected JPEG or PNG)")
             return
-        self._frame = Frame(msg, self.get_clock().now().nanoseconds)
+        with self._lock:
+            self._frame = Frame(msg, self.get_clock().now().nanoseconds)
 
     def on_instruction(self, msg: String) -> None:
         try:
@@ -200,17 +202,20 @@ class PolicyNode(Node):
             return
         try:
             action = self.policy.act(image, stamp_to_seconds(frame.msg.header.stamp))
+            finite = action_is_finite(action)
+            msg = action_to_msg(action, frame.msg.header.stamp, "", self.frame_id)
         except Exception as err:
-            self._fail(episode_id, f"policy.act failed: {err!r}")
+            self._fail(episode_id, f"policy.act failed or returned a malformed action: {err!r}")
             return
-        if not action_is_finite(action):
+        if not finite:
             self._fail(episode_id, "policy returned a non-finite action; dropped")
             return
         with self._lock:
             status = self._status
             if episode_id != status.episode_id or not self._active or self._estop:
                 return
-            self.action_pub.publish(action_to_msg(action, frame.msg.header.stamp, status.instruction, self.frame_id))
+            msg.instruction = status.instruction
+            self.action_pub.publish(msg)
             status.step += 1
             status.last_inference_ms = float(action.inference_ms)
             self._publish_times.append(self.get_clock().now().nanoseconds)
@@ -232,6 +237,10 @@ class PolicyNode(Node):
             self.policy.reset(instruction)
         except Exception as err:
             self._fail(episode_id, f"policy.reset failed: {err!r}")
+            # Acting on the previous instruction's state while reporting the new one would be worse than nothing.
+            with self._lock:
+                if episode_id == self._status.episode_id:
+                    self._active = False
 
     # -- status ---------------------------------------------------------------------------------
 
