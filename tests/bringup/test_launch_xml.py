@@ -1,9 +1,12 @@
 """The launch-file interpreter behind rt-launch: arguments, conditions, includes, substitutions."""
 
+import sys
+import time
+
 import pytest
 
 from rt_bringup.launch_xml import LaunchError, load_launch
-from rt_bringup.rt_launch import node_command, parse_arguments, typed_value
+from rt_bringup.rt_launch import ProcessGroup, node_command, parse_arguments, typed_value
 
 
 def write(path, body):
@@ -121,3 +124,18 @@ def test_typed_values_and_argument_parsing():
     assert parse_arguments(["a:=1", "b:=x:=y"]) == {"a": "1", "b": "x:=y"}
     with pytest.raises(LaunchError):
         parse_arguments(["a=1"])
+
+
+def test_output_is_forwarded_whole_lines_at_once_without_waiting_for_more(capsys):
+    group = ProcessGroup()
+    script = "import sys, time; sys.stdout.write('a\\nb\\nc\\nhalf'); sys.stdout.flush(); time.sleep(3)"
+    group.start("talker", [sys.executable, "-c", script])
+    out = ""
+    deadline = time.monotonic() + 10
+    while "[talker] c" not in out and time.monotonic() < deadline:
+        group.forward_output(0.1)
+        out += capsys.readouterr().out
+    assert "[talker] a\n[talker] b\n[talker] c\n" in out
+    assert group.processes["talker"].poll() is None, "forwarded while the node still runs"
+    group.stop()
+    assert "[talker] half" in capsys.readouterr().out, "a last line without a newline is forwarded at exit"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import yaml
@@ -98,6 +99,7 @@ class ProcessGroup:
     def __init__(self) -> None:
         self.processes: dict[str, subprocess.Popen] = {}
         self.selector = selectors.DefaultSelector()
+        self.partial: dict[str, bytes] = {}
 
     def start(self, name: str, command: list[str]) -> None:
         process = subprocess.Popen(
@@ -109,17 +111,26 @@ class ProcessGroup:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.processes[name] = process
+        # Non-blocking reads of whatever is there: a node's half-written line never stalls the others.
+        os.set_blocking(process.stdout.fileno(), False)
         self.selector.register(process.stdout, selectors.EVENT_READ, name)
+        self.partial[name] = b""
         print(f"[rt-launch] started {name} (pid {process.pid})", flush=True)
 
     def forward_output(self, timeout: float) -> None:
         for key, _ in self.selector.select(timeout):
-            line = key.fileobj.readline()
-            if line:
-                sys.stdout.write(f"[{key.data}] {line.decode(errors='replace')}")
-                sys.stdout.flush()
-            else:
+            name = key.data
+            try:
+                chunk = os.read(key.fileobj.fileno(), 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
                 self.selector.unregister(key.fileobj)
+                chunk = b"\n" if self.partial[name] else b""
+            *lines, self.partial[name] = (self.partial[name] + chunk).split(b"\n")
+            for line in lines:
+                sys.stdout.write(f"[{name}] {line.decode(errors='replace')}\n")
+            sys.stdout.flush()
 
     def first_failure(self) -> tuple[str, int] | None:
         for name, process in self.processes.items():
@@ -142,7 +153,8 @@ class ProcessGroup:
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and any(p.poll() is None for p in running):
                 self.forward_output(0.05)
-        while self.selector.get_map():
+        deadline = time.monotonic() + 5.0
+        while self.selector.get_map() and time.monotonic() < deadline:
             self.forward_output(0.05)
 
 
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     try:
         plan = load_launch(resolve_launch_file(options.launch), parse_arguments(options.arguments))
-    except (LaunchError, FileNotFoundError) as exc:
+    except (LaunchError, OSError, ET.ParseError, subprocess.CalledProcessError) as exc:
         print(f"rt-launch: {exc}", file=sys.stderr)
         return 2
     if options.show:
