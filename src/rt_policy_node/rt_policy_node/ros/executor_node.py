@@ -97,6 +97,9 @@ class ActionExecutor(LifecycleNode):
         self.profile: RobotProfile | None = None
         self._active = False
         self._warned: dict[str, float] = {}
+        # The e-stop outlives lifecycle transitions: a cleanup and reconfigure must not release it.
+        self._estop = False
+        self.create_subscription(Bool, "rt/estop", self.on_estop, RELIABLE)
         if autostart:
             self.trigger_configure()
             if self.profile is None:
@@ -132,14 +135,12 @@ class ActionExecutor(LifecycleNode):
         self._inputs = [
             self.create_subscription(RTAction, "rt/action", self.on_action, RELIABLE),
             self.create_subscription(JointState, "joint_states", self.on_joint_states, JOINT_STATES_QOS),
-            self.create_subscription(Bool, "rt/estop", self.on_estop, RELIABLE),
         ]
         self._stream_period = 1.0 / self.get_parameter("stream_rate_hz").value
         self._stream_timer = self.create_timer(self._stream_period, self.on_stream)
         self._reset_motion()
         # Latest finite position of each joint, and when it arrived (node clock, ns).
         self._joints: dict[str, tuple[float, int]] = {}
-        self._estop = False
         self.get_logger().info(
             f"configured for {profile.name} ({len(profile.arm_joints)} arm joints, arm mode {arm_mode})"
         )
@@ -196,7 +197,8 @@ class ActionExecutor(LifecycleNode):
                 self._stop("emergency stop")
         elif not msg.data and self._estop:
             self._estop = False
-            self._reset_motion()
+            if self.profile is not None:
+                self._reset_motion()
             self.get_logger().info("emergency stop released")
 
     def on_action(self, msg: RTAction) -> None:
