@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import signal
 
 import numpy as np
 import pinocchio as pin
@@ -254,6 +255,15 @@ def test_arm_mode_moves_the_end_effector_by_the_commanded_delta(rig, profile, ki
     assert gripper.points[0].positions[0] == pytest.approx(0.0)
     r.advance(0.3)
     assert all(np.allclose(v, 0.0) for _, v in r.twists_after(start)), "the base holds still in arm mode"
+
+
+def test_a_signal_leaves_the_base_with_a_zero_twist(rig):
+    r = rig()
+    start = r.clock.now
+    r.send(base_action(1.0, 0.0, 0.0))
+    wait_for(lambda: any(v[0] > 0 for _, v in r.twists_after(start)), what="a moving twist")
+    assert r.node.stop(signal.SIGINT) == 0
+    wait_for(lambda: np.allclose(r.twists_after(start)[-1][1], 0.0), what="a last zero twist after SIGINT")
 
 
 def test_a_nan_joint_state_never_reaches_a_command(rig):

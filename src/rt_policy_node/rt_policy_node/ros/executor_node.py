@@ -170,6 +170,13 @@ class ActionExecutor(LifecycleNode):
             self._destroy_interfaces()
         return TransitionCallbackReturn.SUCCESS
 
+    def destroy_node(self) -> None:
+        """On the way out (Ctrl-C, SIGTERM), the robot's last command is a zero twist and a held arm."""
+        if self._active:
+            self._stop("shutting down")
+            self._active = False
+        super().destroy_node()
+
     def _destroy_interfaces(self) -> None:
         for subscription in self._inputs:
             self.destroy_subscription(subscription)

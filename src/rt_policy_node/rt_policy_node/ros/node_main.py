@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+SIGNAL_POLL_S = 0.1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Spins the node `factory()` builds until shutdown; a node that fails to build exits with status 1."""
-    rclpy.init(args=args)
+    """Spins the node `factory()` builds until SIGINT/SIGTERM; a node that fails to build exits with status 1.
+
+    rclpy's own signal handlers would shut the context down first; here a signal only ends the spin, so the
+    node can still publish while it is destroyed (the executor's last zero twist, the recorder's last write).
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         node = factory()
     except Exception as err:
@@ -21,7 +34,10 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
+        # A bounded wait: Python runs signal handlers only between waits, and on sim time with /clock
+        # stopped nothing else would wake an idle node.
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=SIGNAL_POLL_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
