@@ -11,7 +11,6 @@ from sensor_msgs.msg import Joy
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.teleop_node import TeleopNode
-from rt_policy_node.ros.teleop_state import AXES, EVENTS
 
 # Xbox-style pad as the Linux joy driver numbers it.
 DEFAULT_BUTTONS = {"arm_mode": 0, "base_mode": 1, "terminate": 7, "gripper_open": 2, "gripper_close": 3}
@@ -36,33 +35,18 @@ class JoyTeleop(TeleopNode):
         self.deadzone = declare(
             self, "deadzone", 0.1, "Axis values below this read 0", low=0.0, high=0.99, read_only=True
         )
-        self.buttons = {
-            event: declare(
-                self,
-                f"buttons.{event}",
-                DEFAULT_BUTTONS[event],
-                f"Button for {event} (-1: none)",
-                low=-1,
-                high=127,
-                read_only=True,
-            )
-            for event in EVENTS
-        }
-        self.axes = {
-            name: declare(
-                self,
-                f"axes.{name}",
-                DEFAULT_AXES[name],
-                f"Joy axis driving {name} (-1: none)",
-                low=-1,
-                high=127,
-                read_only=True,
-            )
-            for name in AXES
-        }
+        self.buttons = self._index_parameters("buttons", DEFAULT_BUTTONS, "Button for {} (-1: none)")
+        self.axes = self._index_parameters("axes", DEFAULT_AXES, "Joy axis driving {} (-1: none)")
         self.joy: Joy | None = None
         self.joy_ns = 0
         self.create_subscription(Joy, "joy", self.on_joy, 10)
+
+    def _index_parameters(self, group: str, defaults: dict[str, int], description: str) -> dict[str, int]:
+        """One read-only `group.name` parameter per entry of `defaults`: a Joy button or axis index, -1 for none."""
+        return {
+            name: declare(self, f"{group}.{name}", default, description.format(name), low=-1, high=127, read_only=True)
+            for name, default in defaults.items()
+        }
 
     def on_joy(self, msg: Joy) -> None:
         previous = self.joy.buttons if self.joy is not None else []
