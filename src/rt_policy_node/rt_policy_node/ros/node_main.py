@@ -24,6 +24,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     node can still publish while it is destroyed (the executor's last zero twist, the recorder's last write).
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # Both explicitly: a process started in the background by a non-interactive shell inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         node = factory()
