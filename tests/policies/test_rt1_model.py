@@ -210,6 +210,27 @@ def test_last_step_only_loss_uses_each_windows_last_real_step():
     assert torch.allclose(loss, (ce[0, 2].mean() + ce[1, 1].mean()) / 2)
 
 
+def test_soft_labels_charge_near_misses_less_and_leave_the_mode_one_hot():
+    model = tiny_model(label_sigma_bins=2.0)
+    tokens = torch.tensor([[[1, 128, 128, 128, 128, 128, 128, 255, 0, 128, 128]]])
+    targets = model.soft_labels(tokens)
+    assert torch.allclose(targets.sum(-1), torch.ones(1, 1, 11))
+    assert torch.equal(targets[0, 0, 0], torch.nn.functional.one_hot(torch.tensor(1), 256).float())
+    assert (targets.argmax(-1) == tokens).all(), "the label stays the most likely bin, edges included"
+
+    def loss_when_predicting(offset: int) -> float:
+        logits = torch.nn.functional.one_hot((tokens + offset).clamp(0, 255), 256).float() * 20
+        logits[..., 0, :] = torch.nn.functional.one_hot(tokens[..., 0], 256).float() * 20
+        return model.loss(logits, tokens)[0].item()
+
+    assert loss_when_predicting(0) < loss_when_predicting(1) < loss_when_predicting(5)
+    hard = tiny_model()
+    logits = torch.randn(2, 3, 11, 256)
+    labels = torch.randint(0, 3, (2, 3, 11))
+    expected = torch.nn.functional.cross_entropy(hard.constrain(logits).permute(0, 3, 1, 2), labels)
+    assert torch.allclose(hard.loss(logits, labels)[0], expected), "sigma 0 is plain cross-entropy"
+
+
 @pytest.mark.parametrize("attention", ["rt1", "prefix_lm"])
 def test_a_few_training_steps_lower_the_loss_on_a_fixed_batch(attention):
     model = tiny_model(attention=attention, dropout=0.1).train()

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 
@@ -19,9 +20,10 @@ pytestmark = [
 
 
 def test_short_collection_leaves_readable_marked_bags(tmp_path):
+    """With --action-noise (DART), the robot follows noisy copies while the bag keeps the expert's labels."""
     out = tmp_path / "episodes"
     command = ["rt-collect", "--task", "drive_to_marker", "--episodes", "2", "--out", str(out), "--seed", "4",
-               "--image-width", "64", "--image-height", "48"]  # fmt: skip
+               "--image-width", "64", "--image-height", "48", "--action-noise", "0.3"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2/2 expert successes" in result.stdout
@@ -33,15 +35,21 @@ def test_short_collection_leaves_readable_marked_bags(tmp_path):
         assert info.outcome == "terminated" and info.clock == "sim"
         assert info.extra["expert_success"] is True and info.extra["task"] == "drive_to_marker"
         assert info.extra["seed"] == seed and info.extra["params"]["colour"] in info.instruction
+        assert info.extra["action_noise"] == 0.3
         with AnyReader([directory]) as reader:
             counts: dict[str, int] = {}
+            labels = []
             for connection, _, raw in reader.messages():
-                reader.deserialize(raw, connection.msgtype)
+                message = reader.deserialize(raw, connection.msgtype)
                 counts[connection.topic] = counts.get(connection.topic, 0) + 1
+                if connection.topic == "/rt/action":
+                    labels.append(np.abs(message.base_displacement).max())
             image = next(reader.messages(connections=[c for c in reader.connections if c.topic == "/camera/image_raw"]))
             frame = reader.deserialize(image[2], "sensor_msgs/msg/Image")
         assert counts == info.message_counts
         assert counts["/rt/action"] == info.extra["steps"] > 1
+        # The expert drives at full speed (a peak of exactly 1) until it is near the goal; noise would not.
+        assert labels[:3] == [1.0, 1.0, 1.0]
         assert (frame.width, frame.height, frame.encoding) == (64, 48, "rgb8")
         assert {"/camera/image_raw", "/joint_states", "/odom", "/cmd_vel", "/sim/success"} <= set(counts)
 

@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from rt_policy_node.policies.policy import Mode
-from rt_sim.expert import DriveTo, Expert, MoveGripper, Scales, Terminate, grasp_heading
+from rt_policy_node.policies.policy import Action, Mode
+from rt_sim.expert import DriveTo, Expert, MoveGripper, Scales, Terminate, grasp_heading, perturb
 from rt_sim.geometry import world_to_base
 from rt_sim.robot_model import HOME_ARM_JOINTS
 from rt_sim.scene import COLOURS, CUBE_MIN_DISTANCE, CUBE_SIZE, TABLE_CENTRE, TABLE_HEIGHT, TABLE_SIZE
 from rt_sim.simulation import PHYSICS_RATE_HZ, Simulation
 from rt_sim.tasks import make_task, task_names
-from rt_sim.tasks.drive_to_marker import VIEW_HALF_ANGLE
+from rt_sim.tasks.drive_to_marker import STANDOFF, VIEW_HALF_ANGLE
 
 TASKS = ("drive_to_marker", "pick_cube", "push_cube", "table_pick")
 SCALES = Scales(
@@ -103,10 +103,12 @@ def test_success_detectors_read_the_state(sim):
     sim.reset(episode.layout)
     state = sim.observe()
     marker = state["markers"][episode.params["colour"]]
-    state["base"][:2] = [marker[0] + 0.05, marker[1] - 0.05]
-    assert drive.success(state, episode.params)
-    state["base"][:2] = [marker[0] + 0.2, marker[1]]
-    assert not drive.success(state, episode.params)
+    state["base"] = [marker[0] - STANDOFF - 0.05, marker[1] + 0.05, 0.0]
+    assert drive.success(state, episode.params), "stopped just short of the marker, facing it"
+    state["base"] = [marker[0] - STANDOFF, marker[1], math.pi]
+    assert not drive.success(state, episode.params), "facing away"
+    state["base"] = [marker[0], marker[1], 0.0]
+    assert not drive.success(state, episode.params), "on top of it: the camera cannot see it there"
 
     push = make_task("push_cube")
     for seed in range(4):
@@ -166,3 +168,20 @@ def test_expert_plans_end_with_terminate(name):
 def test_home_pose_matches_the_layouts():
     for name in TASKS:
         assert make_task(name).episode(0).layout.arm_joints == HOME_ARM_JOINTS
+
+
+def test_dart_noise_scales_with_the_commanded_speed_and_keeps_the_rest():
+    rng = np.random.default_rng(0)
+    transit = Action(mode=Mode.ARM, world_vector=np.array([1.0, 0.2, 0.0], np.float32), gripper_closedness=-1.0)
+    noisy = [perturb(transit, 0.3, SCALES, rng) for _ in range(200)]
+    spread = np.std([a.world_vector for a in noisy], axis=0)
+    assert np.all((spread > 0.2) & (spread < 0.4))
+    assert all(np.abs(a.world_vector).max() <= 1.0 and a.gripper_closedness == -1.0 for a in noisy)
+    still = Action(mode=Mode.ARM, gripper_closedness=1.0)
+    assert np.array_equal(perturb(still, 0.3, SCALES, rng).world_vector, still.world_vector), "nothing to perturb"
+    drive = Action(mode=Mode.BASE, base_displacement=np.array([0.5, 0.0], np.float32), base_rotation=0.1)
+    moved = perturb(drive, 0.3, SCALES, rng)
+    assert (
+        moved.mode == Mode.BASE and moved.base_rotation != 0.1 and not np.array_equal(moved.base_displacement, [0.5, 0])
+    )
+    assert perturb(Action(mode=Mode.TERMINATE), 0.3, SCALES, rng) == Action(mode=Mode.TERMINATE)

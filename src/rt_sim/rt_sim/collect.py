@@ -6,10 +6,12 @@ Starts the sim (rt_sim), the executor (rt_action_executor), the expert (rt_exper
 recorder (rt_episode_recorder) as separate processes on sim time (rt_sim.episode_runner, shared with
 rt-eval), then for each episode: sets the sim's `task` and `seed` parameters, calls sim/reset, publishes
 the instruction on rt/instruction and waits for the expert to terminate (or for the task's step budget to
-run out, which stops the recording). The recorder leaves `<out>/episode_<stamp>_<NNNN>/` with the .mcap
-and episode.json; rt-collect adds to that sidecar's `extra`: expert_success, task, seed, steps. Failed
-episodes are kept and marked. Process logs go to `<out>/logs/`; a summary with the success rate and
-episodes per minute is printed and written to `<out>/collection.json`.
+run out, which stops the recording). With `--action-noise` the robot executes noisy copies of the expert's
+actions (DART) while the bag keeps the expert's own actions as labels. The recorder leaves
+`<out>/episode_<stamp>_<NNNN>/` with the .mcap and episode.json; rt-collect adds to that sidecar's `extra`:
+action_noise, expert_success, task, seed, steps. Failed episodes are kept and marked. Process logs go to
+`<out>/logs/`; a summary with the success rate and episodes per minute is printed and written to
+`<out>/collection.json`.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from rt_sim.episode_runner import (
 from rt_sim.tasks import make_task, task_names
 
 
-def sidecar_extra(task: str, seed: int, result: EpisodeResult) -> dict:
+def sidecar_extra(task: str, seed: int, result: EpisodeResult, action_noise: float = 0.0) -> dict:
     """What rt-collect adds to the episode's sidecar."""
     return {
+        "action_noise": action_noise,
         "expert_success": bool(result.terminated and result.state["success"]),
         "expert_terminated": result.terminated,
         "task": task,
@@ -51,12 +54,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, required=True, help="number of episodes")
     parser.add_argument("--out", type=Path, required=True, help="output directory (episode_* directories)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed + i")
+    parser.add_argument(
+        "--action-noise",
+        type=float,
+        default=0.0,
+        help="DART: the robot executes the expert's actions plus Gaussian noise of this std (normalised units),"
+        " the bag keeps the expert's own actions as labels; 0 = none",
+    )
     add_sim_arguments(parser)
     args = parser.parse_args(argv)
     if args.task not in task_names():
         parser.error(f"unknown task {args.task!r}; choose from {', '.join(task_names())}")
     if args.episodes < 1:
         parser.error("--episodes must be at least 1")
+    if not 0.0 <= args.action_noise <= 1.0:
+        parser.error("--action-noise must be in [0, 1]")
     return args
 
 
@@ -65,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     max_steps = args.max_steps or make_task(args.task).max_steps
     log_dir = args.out / "logs"
     nodes = sim_nodes(args, args.task, args.seed, args.out)
-    nodes["rt_expert"] = NodeSpec("rt_sim", "rt_expert", params={"profile": args.profile} if args.profile else {})
+    expert = {"profile": args.profile} if args.profile else {}
+    if args.action_noise > 0:
+        expert |= {"action_noise": args.action_noise, "noise_seed": args.seed}
+        nodes["rt_action_executor"].remaps["rt/action"] = "rt/action_executed"
+    nodes["rt_expert"] = NodeSpec("rt_sim", "rt_expert", params=expert)
     results: list[dict] = []
     started = time.monotonic()
     with episode_session("rt-collect", nodes, log_dir, "the expert") as node:
@@ -74,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         for index in progress:
             known = closed_episodes(args.out)
             seed = args.seed + index
-            extra = sidecar_extra(args.task, seed, node.run_episode(args.task, seed, max_steps))
+            extra = sidecar_extra(args.task, seed, node.run_episode(args.task, seed, max_steps), args.action_noise)
             directory = mark_episode(args.out, known, extra, node)
             if directory is None:
                 raise RuntimeError(f"the recorder wrote no episode for seed {seed} (see {log_dir})")

@@ -47,12 +47,14 @@ INSTRUCTION_ACK_TIMEOUT_S = 10.0
 
 @dataclass
 class NodeSpec:
-    """One node process: `ros2 run package program` with rt_bringup's config/<config> and `-p` parameters."""
+    """One node process: `ros2 run package program` with rt_bringup's config/<config>, `-p` parameters and
+    `-r` topic remappings (from: to)."""
 
     package: str
     program: str
     config: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    remaps: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -145,6 +147,8 @@ def start_nodes(nodes: dict[str, NodeSpec], log_dir: Path) -> list[Child]:
         command = [executable(spec.package, spec.program), "--ros-args"]
         command += config_file(spec.config) if spec.config else []
         command += ros_params(use_sim_time=True, **spec.params)
+        for source, target in spec.remaps.items():
+            command += ["-r", f"{source}:={target}"]
         log = log_dir / f"{name}.log"
         with log.open("w") as stream:
             process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

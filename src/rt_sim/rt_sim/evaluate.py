@@ -9,8 +9,8 @@ rt-collect). Episode i of each task uses seed `--seed + i`; the default 100000 k
 disjoint from collection seeds (the shipped model's data used 0-59 and 1000-1059). An episode ends on the
 controller's TERMINATE or the task's step budget; it succeeds when it terminated and the task's success
 holds in sim/task_state's privileged state. Writes `<out>/results.json` (per task: success rate with a 95%
-Wilson interval, mean steps, mean inference ms, wrong-colour rate for pick_cube; every episode), `<out>/success.png`
-and `<out>/episodes.mp4` (the first `--video` episodes of each task, from their bags).
+Wilson interval, mean steps, mean inference ms, wrong-colour rate for pick_cube and drive_to_marker; every
+episode), `<out>/success.png` and `<out>/episodes.mp4` (the first `--video` episodes of each task, from their bags).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from rt_sim.episode_runner import (
     sim_nodes,
 )
 from rt_sim.tasks import make_task, task_names
+from rt_sim.tasks.drive_to_marker import arrived_at
 from rt_sim.tasks.pick_cube import cube_lifted
 
 EXPERT = "expert"
@@ -53,10 +54,13 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
 
 
 def wrong_colours(task: str, state: dict[str, Any], params: dict[str, Any]) -> list[str]:
-    """For pick_cube: the colours of cubes held up that the instruction did not ask for (empty otherwise)."""
-    if task != "pick_cube":
-        return []
-    return sorted(c for c in state["cubes"] if c != params["colour"] and cube_lifted(state, c))
+    """The colours the robot acted on that the instruction did not ask for: cubes held up (pick_cube), markers
+    stopped at (drive_to_marker); empty for other tasks."""
+    if task == "pick_cube":
+        return sorted(c for c in state["cubes"] if c != params["colour"] and cube_lifted(state, c))
+    if task == "drive_to_marker":
+        return sorted(c for c in state["markers"] if c != params["colour"] and arrived_at(state, c))
+    return []
 
 
 def episode_record(task: str, seed: int, result: EpisodeResult) -> dict[str, Any]:
@@ -90,7 +94,7 @@ def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_steps": sum(e["steps"] for e in episodes) / n if n else 0.0,
         "mean_inference_ms": sum(e["mean_inference_ms"] for e in episodes) / n if n else 0.0,
     }
-    if episodes and episodes[0]["task"] == "pick_cube":
+    if episodes and episodes[0]["task"] in ("pick_cube", "drive_to_marker"):
         summary["wrong_colour_rate"] = sum(bool(e["wrong_colours"]) for e in episodes) / n
     return summary
 

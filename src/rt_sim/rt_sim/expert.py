@@ -8,6 +8,7 @@ a learned policy's actions.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -210,6 +211,31 @@ class Expert:
                 return action
             self.index += 1
             self.started = False
+
+
+def perturb(action: Action, std: float, scales: Scales, rng: np.random.Generator) -> Action:
+    """The action with Gaussian noise on its motion (DART: the robot executes this, the label stays the
+    expert's own action, so demonstrations show how the expert recovers from drift).
+
+    The noise is `std` (normalised units) times the commanded translation's peak, on the arm's or base's
+    translation (clipped to [-1, 1]), and the same fraction of the largest base rotation per step on the base's
+    yaw: full-speed transit drifts, fine alignment near the goal stays exact enough to converge. The mode,
+    gripper and arm rotation are unchanged."""
+    if action.mode == Mode.ARM:
+        command = np.asarray(action.world_vector, np.float64)
+        world_vector = command + rng.normal(0.0, std * np.abs(command).max(), 3)
+        return dataclasses.replace(action, world_vector=np.clip(world_vector, -1.0, 1.0).astype(np.float32))
+    if action.mode == Mode.BASE:
+        command = np.asarray(action.base_displacement, np.float64)
+        scale = std * np.abs(command).max()
+        displacement = command + rng.normal(0.0, scale, 2)
+        yaw_noise = rng.normal(0.0, scale) * scales.max_base_rotation_rad / scales.base_rotation
+        return dataclasses.replace(
+            action,
+            base_displacement=np.clip(displacement, -1.0, 1.0).astype(np.float32),
+            base_rotation=action.base_rotation + yaw_noise,
+        )
+    return action
 
 
 def pick_plan(colour: str) -> list[Skill]:

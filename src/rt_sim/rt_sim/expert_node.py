@@ -4,12 +4,17 @@ An instruction on rt/instruction starts an episode; every control period (the ro
 the sim) the node reads the privileged state from sim/task_state, runs the current task's plan
 (rt_sim.tasks) and publishes one RTAction through the same rt_action_executor a learned policy drives,
 until the plan terminates. The action scales come from that executor's robot profile.
+
+With `action_noise` > 0 (DART-style demonstrations) the node also publishes a perturbed copy of each action
+on rt/action_executed, for an executor remapped to follow it, while rt/action (what the recorder stores as
+the label) keeps the expert's own action.
 """
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 from ament_index_python.packages import get_package_share_directory
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -23,7 +28,7 @@ from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import LATCHED, RELIABLE
 from rt_policy_node.ros.robot_profile import load_profile
-from rt_sim.expert import Expert, Scales
+from rt_sim.expert import Expert, Scales, perturb
 from rt_sim.tasks import make_task
 
 WARN_THROTTLE_S = 5.0
@@ -50,6 +55,18 @@ class ExpertNode(Node):
         self.busy = False
         self.client = self.create_client(Trigger, "sim/task_state")
         self.action_pub = self.create_publisher(RTAction, "rt/action", RELIABLE)
+        self.noise = declare(
+            self,
+            "action_noise",
+            0.0,
+            "Std of the noise on the executed copy (rt/action_executed) of each action; 0: none, no copy",
+            low=0.0,
+            high=1.0,
+            read_only=True,
+        )
+        seed = declare(self, "noise_seed", 0, "Seed of the action noise", low=0, high=2**31 - 1, read_only=True)
+        self.rng = np.random.default_rng(seed)
+        self.executed_pub = self.create_publisher(RTAction, "rt/action_executed", RELIABLE) if self.noise else None
         self.create_subscription(String, "rt/instruction", self.on_instruction, LATCHED)
         self.create_timer(profile.control_period_s, self.on_tick)
 
@@ -83,8 +100,11 @@ class ExpertNode(Node):
         if self.expert is None:
             return
         action = self.expert.act(state)
-        msg = action_to_msg(action, seconds_to_stamp(state["camera_stamp"]), self.instruction, self.base_frame)
-        self.action_pub.publish(msg)
+        stamp = seconds_to_stamp(state["camera_stamp"])
+        if self.executed_pub is not None:
+            executed = perturb(action, self.noise, self.scales, self.rng)
+            self.executed_pub.publish(action_to_msg(executed, stamp, self.instruction, self.base_frame))
+        self.action_pub.publish(action_to_msg(action, stamp, self.instruction, self.base_frame))
         if action.mode == Mode.TERMINATE:
             self.get_logger().info(f"episode done: {self.instruction!r}")
             self.expert = None

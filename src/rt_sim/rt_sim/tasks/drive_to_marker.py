@@ -1,4 +1,9 @@
-"""Base only: drive onto the named floor marker, among others, all in view at the start."""
+"""Base only: drive up to the named floor marker, among others, all in view at the start, and stop facing it.
+
+The robot stops with the marker just ahead of its base rather than under it: the head camera cannot see
+the floor beneath the base, so "onto" would end every episode on dead reckoning, while a marker at the
+stand-off distance stays in view (just above the base's edge) until the robot stops.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ from typing import Any
 import numpy as np
 
 from rt_sim.expert import DriveTo, Terminate
+from rt_sim.geometry import world_to_base
 from rt_sim.robot_model import HOME_ARM_JOINTS
 from rt_sim.scene import ARENA_HALF_SIZE, COLOURS, MARKER_RADIUS, TABLE_FRONT_X, Layout, cubes_on_table
 from rt_sim.tasks import Task, register
 
-# Success: the base's centre is over the marker, within this distance of its centre.
+# Success: the marker's centre is within ARRIVAL_RADIUS of the point STANDOFF ahead of the base's centre.
+STANDOFF = 0.5
 ARRIVAL_RADIUS = 0.12
 VIEW_HALF_ANGLE = 0.45
 DISTANCE_RANGE = (0.9, 2.2)
@@ -24,7 +31,7 @@ FLOOR_LIMIT = ARENA_HALF_SIZE - 0.5
 @register
 class DriveToMarker(Task):
     name = "drive_to_marker"
-    templates = ("drive to the {colour} marker", "go to the {colour} marker", "move onto the {colour} marker")
+    templates = ("drive to the {colour} marker", "go to the {colour} marker", "move to the {colour} marker")
     max_steps = 45
 
     def sample(self, rng: np.random.Generator) -> tuple[Layout, dict[str, Any]]:
@@ -54,9 +61,24 @@ class DriveToMarker(Task):
         return None
 
     def success(self, state: dict[str, Any], params: dict[str, Any]) -> bool:
-        x, y, _ = state["base"]
-        return math.dist((x, y), state["markers"][params["colour"]]) < ARRIVAL_RADIUS
+        return arrived_at(state, params["colour"])
 
     def plan(self, params: dict[str, Any]) -> list:
         colour = params["colour"]
-        return [DriveTo(lambda state: tuple(state["markers"][colour]), tolerance_m=0.04), Terminate()]
+
+        def bearing(state: dict[str, Any]) -> float:
+            (x, y, _), (mx, my) = state["base"], state["markers"][colour]
+            return math.atan2(my - y, mx - x)
+
+        def stand_off(state: dict[str, Any]) -> tuple[float, float]:
+            mx, my = state["markers"][colour]
+            heading = bearing(state)
+            return mx - STANDOFF * math.cos(heading), my - STANDOFF * math.sin(heading)
+
+        return [DriveTo(stand_off, heading=bearing, tolerance_m=0.04), Terminate()]
+
+
+def arrived_at(state: dict[str, Any], colour: str) -> bool:
+    """The marker of `colour` is centred STANDOFF ahead of the base, within ARRIVAL_RADIUS."""
+    ahead = world_to_base(state["base"], state["markers"][colour])
+    return math.dist(ahead[:2], (STANDOFF, 0.0)) < ARRIVAL_RADIUS

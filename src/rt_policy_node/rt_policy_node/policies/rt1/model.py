@@ -66,6 +66,8 @@ class RT1(nn.Module):
         self.register_buffer("attn_mask", mask, persistent=False)
         valid = torch.from_numpy(config.tokenizer().valid_token_mask())
         self.register_buffer("valid_tokens", valid, persistent=False)
+        discrete = [dim.classes > 0 for dim in config.action_spec for _ in range(dim.size)]
+        self.register_buffer("discrete_tokens", torch.tensor(discrete), persistent=False)
 
     # -- images -> tokens ---------------------------------------------------------------------------
 
@@ -163,8 +165,12 @@ class RT1(nn.Module):
         if self.config.loss_last_step_only:
             weight = weight & (weight.long().cumsum(1) == weight.long().sum(1, keepdim=True))
         logits = self.constrain(logits.float())
-        ce = F.cross_entropy(rearrange(logits, "b t a v -> (b t a) v"), tokens.flatten(), reduction="none")
-        ce = ce.view(batch, steps, num_tokens)
+        if self.config.label_sigma_bins > 0:
+            log_probs = logits.log_softmax(-1).masked_fill(~self.valid_tokens, 0.0)
+            ce = -(self.soft_labels(tokens) * log_probs).sum(-1)
+        else:
+            ce = F.cross_entropy(rearrange(logits, "b t a v -> (b t a) v"), tokens.flatten(), reduction="none")
+            ce = ce.view(batch, steps, num_tokens)
         count = weight.sum().clamp_min(1)
         loss = (ce * weight[..., None]).sum() / (count * num_tokens)
 
@@ -179,6 +185,16 @@ class RT1(nn.Module):
                 metrics[f"accuracy/{dim.name}"] = correct[..., start : start + dim.size].sum() / (count * dim.size)
                 start += dim.size
         return loss, metrics
+
+    def soft_labels(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Target distributions `[..., 11, vocab]`: a Gaussian of `label_sigma_bins` around each continuous
+        dimension's token, cut to its valid bins and renormalised; one-hot for discrete fields (the mode)."""
+        bins = torch.arange(self.config.vocab_size, device=tokens.device, dtype=torch.float32)
+        distance = bins - tokens[..., None].float()
+        soft = torch.exp(-0.5 * (distance / self.config.label_sigma_bins) ** 2) * self.valid_tokens
+        soft = soft / soft.sum(-1, keepdim=True)
+        one_hot = F.one_hot(tokens, self.config.vocab_size).float()
+        return torch.where(self.discrete_tokens[:, None], one_hot, soft)
 
     # -- inference -----------------------------------------------------------------------------------
 
