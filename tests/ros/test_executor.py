@@ -332,6 +332,21 @@ def test_bad_actions_are_rejected(rig):
     assert "mode must be 0, 1 or 2" in r.node.output()
 
 
+def test_actions_stamped_too_long_ago_or_ahead_are_rejected(rig):
+    r = rig(max_action_age_s=0.5)
+    start = r.clock.now
+    for stamp in (start - 1.0, start + 1.0):  # the clock starts near 1 s
+        r.actions.publish(action_to_msg(base_action(1.0), seconds_to_stamp(stamp)))
+    r.advance(0.3)
+    assert all(np.allclose(v, 0.0) for _, v in r.twists_after(start)), "neither moves the base"
+    assert "stamped longer ago than max_action_age_s" in r.node.output()
+    assert "stamped further ahead than max_action_age_s" in r.node.output()
+    fresh = r.clock.now
+    r.actions.publish(action_to_msg(base_action(1.0), seconds_to_stamp(fresh - 0.2)))
+    r.advance(0.2)
+    assert any(np.abs(v).max() > 0 for _, v in r.twists_after(fresh)), "a recent frame's action is executed"
+
+
 def test_terminate_zeroes_the_twist_at_once(rig):
     r = rig()
     r.send(base_action(1.0))

@@ -93,6 +93,15 @@ class ActionExecutor(LifecycleNode):
             self, "action_timeout_s", 1.0, "No RTAction for this long -> zero twist, arm holds", low=0.01, high=60.0
         )
         declare(self, "joint_state_timeout_s", 0.5, "Older joint_states cannot seed IK", low=0.01, high=60.0)
+        declare(
+            self,
+            "max_action_age_s",
+            1.0,
+            "RTActions stamped longer ago than this, or this far ahead, are rejected; 0: no check (unstamped ones"
+            " never are)",
+            low=0.0,
+            high=3600.0,
+        )
         autostart = declare(self, "autostart", False, "Configure and activate at start-up", read_only=True)
         self.profile: RobotProfile | None = None
         self._active = False
@@ -220,7 +229,12 @@ class ActionExecutor(LifecycleNode):
         if not action_is_finite(action):
             self._reject("NaN or inf in the action")
             return
-        self._last_action_ns = self.get_clock().now().nanoseconds
+        now_ns = self.get_clock().now().nanoseconds
+        stale = self._age_problem(msg, now_ns)
+        if stale:
+            self._reject(stale)
+            return
+        self._last_action_ns = now_ns
         self._timed_out = False
         if self._estop:
             return
@@ -234,6 +248,18 @@ class ActionExecutor(LifecycleNode):
             self._command_arm(action)
             self._command_gripper(action.gripper_closedness)
         self._publish_twist(self._next_twist())
+
+    def _age_problem(self, msg: RTAction, now_ns: int) -> str | None:
+        """Why an action is too old (a backlog after slow inference) or stamped ahead (a clock jump) to act on."""
+        limit_ns = int(self.get_parameter("max_action_age_s").value * 1e9)
+        stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        if limit_ns <= 0 or stamp_ns == 0:
+            return None
+        if now_ns - stamp_ns > limit_ns:
+            return "stamped longer ago than max_action_age_s"
+        if stamp_ns - now_ns > limit_ns:
+            return "stamped further ahead than max_action_age_s (a clock jump?)"
+        return None
 
     def _reject(self, reason: str) -> None:
         """Warns about a rejected action, each distinct reason at most once per WARN_THROTTLE_S."""
