@@ -226,8 +226,11 @@ def test_base_mode_streams_the_displacement_as_a_velocity_for_one_period(rig, pr
     assert cruising and cruising[-1] <= start + period + 0.05 + 1e-6
     stamps = [t for t, _ in twists]
     assert len(stamps) >= 15 and max(np.diff(stamps)) <= 0.05 + 0.02
+    step = profile.limits.base_linear_acceleration * 0.05
     for (_, v0), (_, v1) in itertools.pairwise(twists):
-        assert abs(v1[0] - v0[0]) <= profile.limits.base_linear_acceleration * 0.05 + 1e-6
+        assert abs(v1[0] - v0[0]) <= step + 1e-6
+    # The action's immediate step and a stream tick just after it share one period's acceleration.
+    assert max(abs(v[0]) for t, v in twists if t <= start + 0.05 + 1e-9) <= step + 1e-6
     assert np.allclose(twists[-1][1], 0.0)
     assert not r.arm and not r.gripper, "the arm holds in base mode"
 
@@ -411,3 +414,18 @@ def test_servo_mode_streams_an_end_effector_twist(rig, profile):
     assert moving[0].twist.linear.z == pytest.approx(-expected)
     assert moving[0].header.frame_id == "base_link"
     assert r.gripper[-1].points[0].positions[0] == pytest.approx(0.04)
+
+
+def test_servo_arm_motion_stops_at_once_on_terminate_or_base(rig):
+    r = rig(arm_mode="servo")
+    for interrupt in (Action(mode=Mode.TERMINATE), base_action()):
+        r.send(Action(world_vector=np.array([0.5, 0.0, 0.0], np.float32), mode=Mode.ARM))
+        r.advance(0.1)
+        assert any(abs(m.twist.linear.x) > 0 for m in r.servo), "the arm step streams"
+        count, sent = len(r.servo), r.clock.now
+        r.send(interrupt)
+        # The clock stands still: only the executor's reaction to the action can publish now.
+        wait_for(lambda n=count: any(m.twist.linear.x == 0 for m in r.servo[n:]), what="a zero servo twist at once")
+        r.advance(0.1)  # less than one control period: an uncancelled arm step would still stream
+        later = [m for m in r.servo if stamp_to_seconds(m.header.stamp) > sent + 1e-9]
+        assert later and all(m.twist.linear.x == 0 for m in later), f"{interrupt.mode.name} cancels the arm step"

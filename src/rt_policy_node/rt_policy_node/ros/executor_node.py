@@ -239,6 +239,8 @@ class ActionExecutor(LifecycleNode):
         if self._estop:
             return
         self._base_target = np.zeros(3)
+        if action.mode != Mode.ARM:
+            self._servo_until_ns = 0  # a streamed arm step ends with the next non-arm action, not a period later
         if action.mode == Mode.TERMINATE:
             self._twist = np.zeros(3)
         elif action.mode == Mode.BASE:
@@ -247,7 +249,9 @@ class ActionExecutor(LifecycleNode):
         else:
             self._command_arm(action)
             self._command_gripper(action.gripper_closedness)
-        self._publish_twist(self._next_twist())
+        self._publish_twist(self._next_twist(react=True))
+        if self.servo and action.mode != Mode.ARM:
+            self._publish_servo(np.zeros(6))
 
     def _age_problem(self, msg: RTAction, now_ns: int) -> str | None:
         """Why an action is too old (a backlog after slow inference) or stamped ahead (a clock jump) to act on."""
@@ -280,12 +284,21 @@ class ActionExecutor(LifecycleNode):
         angular = float(np.clip(angular, -limits.base_angular_velocity, limits.base_angular_velocity))
         return np.array([*linear, angular])
 
-    def _next_twist(self) -> np.ndarray:
-        """The base target for now, reached under the profile's acceleration limits."""
+    def _next_twist(self, react: bool = False) -> np.ndarray:
+        """The base target for now, approached under the profile's acceleration limits.
+
+        Acceleration is spent by time: a stream tick spends the time since the last step, a new action (`react`)
+        reacts at once by spending up to one stream period ahead, which the following ticks then skip. So an
+        action arriving just after a tick never doubles the step; the ramp runs at most one period early.
+        """
         now = self.get_clock().now().nanoseconds
         target = self._base_target if now < self._base_until_ns else np.zeros(3)
         limits = self.profile.limits
-        dt = self._stream_period
+        period_ns = int(self._stream_period * 1e9)
+        until = now + period_ns if react else now
+        spent = until - period_ns if self._ramp_ns is None else self._ramp_ns
+        dt = min(max(0, until - spent), period_ns) / 1e9
+        self._ramp_ns = max(spent, until)
         linear = rate_limit(target[:2], self._twist[:2], limits.base_linear_acceleration * dt)
         angular = rate_limit(target[2:], self._twist[2:], limits.base_angular_acceleration * dt)
         self._twist = np.concatenate([linear, angular])
@@ -421,6 +434,7 @@ class ActionExecutor(LifecycleNode):
 
     def _reset_motion(self) -> None:
         self._twist = np.zeros(3)
+        self._ramp_ns: int | None = None
         self._base_target = np.zeros(3)
         self._base_until_ns = 0
         self._servo_until_ns = 0
