@@ -2,6 +2,7 @@
 
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -112,9 +113,24 @@ def test_node_command_is_what_ros2_launch_runs(tmp_path, share):
     assert command[:6] == [str(tmp_path / "e"), "--flag", "--ros-args", "-r", "__node:=n", "-r"]
     assert command[6] == "__ns:=/ns"
     assert command[7:9] == ["--params-file", "/cfg/n.yaml"]
-    overrides = (tmp_path / "n.yaml").read_text()
+    assert command[9] == "--params-file"
+    overrides = Path(command[10]).read_text()
     assert "rate: 3.5" in overrides and "'on': true" in overrides and "path: /a/b" in overrides
     assert command[-2:] == ["-r", "in:=out"]
+
+
+def test_same_named_nodes_in_other_namespaces_keep_their_own_parameters(tmp_path, share):
+    launch = write(
+        tmp_path / "g.launch.xml",
+        """<group><push_ros_namespace namespace="left"/>
+  <node pkg="p" exec="e" name="arm"><param name="side" value="l"/></node></group>
+<group><push_ros_namespace namespace="right"/>
+  <node pkg="p" exec="e" name="arm"><param name="side" value="r"/></node></group>""",
+    )
+    commands = [node_command(spec, tmp_path / "e", tmp_path) for spec in load_launch(launch, package_share=share).nodes]
+    files = [command[command.index("--params-file") + 1] for command in commands]
+    assert files[0] != files[1]
+    assert ["side: l" in Path(f).read_text() for f in files] == [True, False]
 
 
 def test_typed_values_and_argument_parsing():

@@ -57,10 +57,12 @@ def node_command(spec: NodeSpec, executable: Path, overrides_dir: Path) -> list[
     for param_file in spec.param_files:
         command += ["--params-file", param_file]
     if spec.params:
-        overrides = overrides_dir / f"{spec.name}.yaml"
+        # One file per node started: nodes of the same name in other namespaces keep their own values.
+        handle, overrides = tempfile.mkstemp(prefix=f"{spec.name}_", suffix=".yaml", dir=overrides_dir)
         content = {"/**": {"ros__parameters": {k: typed_value(v) for k, v in spec.params.items()}}}
-        overrides.write_text(yaml.safe_dump(content))
-        command += ["--params-file", str(overrides)]
+        with os.fdopen(handle, "w") as stream:
+            stream.write(yaml.safe_dump(content))
+        command += ["--params-file", overrides]
     for source, target in spec.remaps:
         command += ["-r", f"{source}:={target}"]
     return command
