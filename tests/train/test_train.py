@@ -11,6 +11,8 @@ from rt_policy_node.data.windows import WindowDataset
 from rt_policy_node.policies.policy import load_policy
 from rt_policy_node.policies.rt1.model import RT1
 from rt_policy_node.train.checkpoint import latest_checkpoint, step_dir
+from rt_policy_node.train.config import TrainConfig
+from rt_policy_node.train.recipes import RECIPES
 from rt_policy_node.train.train import main as rt_train
 from rt_policy_node.train.training_log import read_log
 
@@ -101,3 +103,12 @@ def test_clear_errors_for_a_batch_larger_than_the_data_and_nothing_to_resume(
     assert "nothing to resume" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         rt_train(["--data", str(dataset_dir), "--out", str(tmp_path / "c"), "--policy", "nope"])
+
+
+@pytest.mark.parametrize("augmentation", ["pad_then_crop", "none"])
+def test_the_rt1_dataset_augments_as_its_config_says(dataset_dir, tiny_config, augmentation):
+    tiny_config.augmentation = augmentation
+    windows = RECIPES["rt1"].make_dataset(TrainConfig(data=str(dataset_dir), out="unused"), RT1(tiny_config))
+    raw = WindowDataset(dataset_dir, tiny_config.time_steps)
+    shifted = [not torch.equal(windows[i]["images"], raw[i]["images"]) for i in range(len(raw))]
+    assert any(shifted) == (augmentation != "none")

@@ -69,7 +69,8 @@ def _rt1_dataset(config: TrainConfig, model: RT1) -> WindowDataset:
     def window_augment(window: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return augment(window[None], model_config.augmentation, model_config.crop_size, generator)[0]
 
-    return WindowDataset(data, model_config.time_steps, augment=window_augment, seed=config.seed)
+    augmented = model_config.augmentation != "none"
+    return WindowDataset(data, model_config.time_steps, augment=window_augment if augmented else None, seed=config.seed)
 
 
 def _rt1_loss(model: nn.Module, bare: RT1, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -23,7 +23,7 @@ EFFICIENTNET_VARIANTS: dict[str, tuple[float, float, int]] = {
 }
 ATTENTION_KINDS = ("rt1", "prefix_lm")
 FEED_FORWARDS = ("linear", "swiglu")
-AUGMENTATIONS = ("pad_then_crop", "random_crop")
+AUGMENTATIONS = ("pad_then_crop", "random_crop", "none")
 PRESETS = ("rt1", "rt1_reference", "rt1_small", "rt1_sim")
 
 
@@ -43,7 +43,8 @@ class RT1Config:
     token_learner_hidden: int = 64
     text_dim: int = 512
     # Training-time augmentation (policies/rt1/image.py): the reference's pad-then-crop, or a random
-    # square crop of crop_size (centre crop at inference), the reference's other mode.
+    # square crop of crop_size (centre crop at inference), the reference's other mode, or none (for tasks
+    # whose actions depend on where things are in the frame, which a random shift would misstate).
     augmentation: str = "pad_then_crop"
     crop_size: int = 236
     # Transformer over time_steps x (image_tokens + one token per action dimension).
