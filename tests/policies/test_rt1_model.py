@@ -109,6 +109,16 @@ def test_every_film_layer_is_the_identity_at_init():
         assert torch.equal(encoder(images, torch.randn(2, TEXT_DIM)), encoder(images, torch.randn(2, TEXT_DIM)))
 
 
+@pytest.mark.parametrize(("output_stride", "side"), [(32, 3), (16, 6), (8, 12)])
+def test_output_stride_sets_the_feature_map_of_a_small_image(output_stride, side):
+    encoder = FiLMEfficientNet(0.35, 0.35, context_dim=TEXT_DIM, out_dim=16, output_stride=output_stride).eval()
+    with torch.no_grad():
+        features = encoder(torch.rand(1, 3, 96, 96) * 255, torch.zeros(1, TEXT_DIM))
+    assert features.shape == (1, 16, side, side)
+    with pytest.raises(ValueError, match="output_stride"):
+        FiLMEfficientNet(output_stride=4)
+
+
 def test_300px_image_gives_81_positions_and_8_tokens_per_frame():
     torch.manual_seed(0)
     model = RT1(tiny_config(image_size=300)).eval()

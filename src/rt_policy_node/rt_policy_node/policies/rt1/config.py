@@ -37,6 +37,9 @@ class RT1Config:
     efficientnet_width: float = 0.0
     efficientnet_depth: float = 0.0
     image_size: int = 300
+    # The encoder's feature map is image_size / output stride on a side (9x9 for RT-1); 16 or 8 keep a small
+    # image's map fine enough to say where things are (96 px: 6x6 instead of 3x3).
+    efficientnet_output_stride: int = 32
     drop_connect_rate: float = 0.2
     token_dim: int = 512
     image_tokens: int = 8
@@ -80,6 +83,7 @@ class RT1Config:
             "augmentation": self.augmentation in AUGMENTATIONS,
             "action_rounding": self.action_rounding in ("round", "floor"),
             "image_size": self.image_size >= 32,
+            "efficientnet_output_stride": self.efficientnet_output_stride in (8, 16, 32),
             "crop_size": self.crop_size > 0,
             "time_steps": self.time_steps >= 1,
             "image_tokens": self.image_tokens >= 1,

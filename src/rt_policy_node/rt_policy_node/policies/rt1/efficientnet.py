@@ -165,7 +165,8 @@ class FiLMEfficientNet(nn.Module):
     """Image `[N, 3, H, W]` in [0, 255] + context `[N, context_dim]` -> feature map `[N, out_dim, h, w]`.
 
     The EfficientNet body ends at `top_activation` (1536 channels for B3); a 1x1 conv without bias to
-    `out_dim` and one more FiLM follow, as in RT-1's EfficientNetEncoder.
+    `out_dim` and one more FiLM follow, as in RT-1's EfficientNetEncoder. `output_stride` 16 (or 8) keeps the
+    later stages at that stride instead of 32, for a finer feature map from a small image.
     """
 
     def __init__(
@@ -175,16 +176,22 @@ class FiLMEfficientNet(nn.Module):
         context_dim: int = 512,
         out_dim: int = 512,
         drop_connect_rate: float = 0.2,
+        output_stride: int = 32,
     ) -> None:
         super().__init__()
+        if output_stride not in (8, 16, 32):
+            raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
         self.normalize = ImageNormalization()
         self.stem = ConvBN(3, round_filters(32, width_coefficient), 3, 2)
+        reached = 2
 
         total = sum(round_repeats(stage[1], depth_coefficient) for stage in STAGES)
         self.blocks = nn.ModuleList()
         self.block_names = []
         for stage, (kernel, repeats, dim_in, dim_out, expand_ratio, stride) in enumerate(STAGES):
             dim_in, dim_out = round_filters(dim_in, width_coefficient), round_filters(dim_out, width_coefficient)
+            stride = stride if reached * stride <= output_stride else 1
+            reached *= stride
             for j in range(round_repeats(repeats, depth_coefficient)):
                 drop_rate = drop_connect_rate * len(self.blocks) / total
                 block = MBConv(

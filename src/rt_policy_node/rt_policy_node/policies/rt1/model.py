@@ -41,6 +41,7 @@ class RT1(nn.Module):
             config.text_dim,
             config.token_dim,
             config.drop_connect_rate,
+            config.efficientnet_output_stride,
         )
         self.token_learner = TokenLearner(config.token_dim, config.image_tokens, config.token_learner_hidden)
         # The reference builds this embedding but feeds zeros in its place; RT-1 mode keeps it only so
