@@ -7,8 +7,8 @@
 #
 # Step counts, batch size, threads and evaluation size come from the environment (defaults below). Run it
 # after `source scripts/env.sh`. Everything lands in OUT: the runs, the logs and OUT/summary.md. A stage whose
-# run directory already holds a finished policy is not run again, so an interrupted ablation picks up where it
-# stopped. VL pre-training draws no robot examples, so it may run before DATASET exists: give any dataset.
+# run directory already holds a finished policy (an evaluation: its output) is not run again, so an interrupted
+# ablation picks up where it stopped. VL pre-training draws no robot examples, so it may run before DATASET exists: give any dataset.
 set -euo pipefail
 
 if [ $# -ne 4 ]; then
@@ -39,20 +39,21 @@ train robot_only "$out/vl_pretrain" 1 "$finetune_steps" 5e-4
 train cofinetune "$out/vl_pretrain" "$cofinetune_fraction" "$finetune_steps" 5e-4
 
 {
-    echo "| checkpoint | VL exact-match accuracy | $(for t in $tasks; do printf '%s success | ' "$t"; done)"
+    echo "| checkpoint | VL exact-match accuracy |$(for t in $tasks; do printf ' %s success |' "$t"; done)"
     echo "|---|---|$(for _ in $tasks; do printf -- '---|'; done)"
 } > "$out/summary.md"
 for run in vl_pretrain robot_only cofinetune; do
-    rt2-vl-eval --policy "$out/$run" --data "$vl_test" --limit "$vl_limit" > "$out/$run.vl_eval.txt"
+    [ -s "$out/$run.vl_eval.txt" ] || rt2-vl-eval --policy "$out/$run" --data "$vl_test" --limit "$vl_limit" \
+        > "$out/$run.vl_eval.txt"
     row="| $run | $(head -n 1 "$out/$run.vl_eval.txt") |"
     if [ "$run" != vl_pretrain ]; then
         # shellcheck disable=SC2086  # $tasks is a list of task names
-        rt-eval --policy "$out/$run" --task $tasks --episodes "$eval_episodes" --out "$out/$run.eval" \
-            > "$out/$run.eval.txt" 2>&1
+        [ -f "$out/$run.eval/results.json" ] || rt-eval --policy "$out/$run" --task $tasks \
+            --episodes "$eval_episodes" --out "$out/$run.eval" > "$out/$run.eval.txt" 2>&1
         row+=$(python3 -c '
 import json, sys
 tasks = json.load(open(sys.argv[1]))["tasks"]
-print("".join(f" {t[\"successes\"]}/{t[\"episodes\"]} |" for t in (tasks[name] for name in sys.argv[2:])))
+print("".join(" %d/%d |" % (tasks[name]["successes"], tasks[name]["episodes"]) for name in sys.argv[2:]))
 ' "$out/$run.eval/results.json" $tasks)
     else
         row+=$(for _ in $tasks; do printf ' - |'; done)
