@@ -152,7 +152,8 @@ def rt1_preset(name: str) -> RT1Config:
       trains on a CPU in minutes and runs well above 30 Hz.
     - `rt1_sim`: EfficientNet-B0 scaled to 0.35 width and depth at 96x96 and a 2-layer, 128-wide
       transformer (1.2M parameters): ~20 samples/s on one CPU core, ~10x rt1_small (24k windows in 19 min).
-      Trained with Gaussian soft labels (2 bins), which suit its few demonstrations.
+      Trained with Gaussian soft labels (2 bins), which suit its few demonstrations, and without the random
+      shift: where a marker sits in the frame says which way to drive (models/rt1_sim/MODEL_CARD.md).
     """
     if name == "rt1":
         return RT1Config()
@@ -183,6 +184,7 @@ def rt1_preset(name: str) -> RT1Config:
             num_heads=4,
             head_dim=32,
             swiglu_hidden_dim=341,
+            augmentation="none",
             label_sigma_bins=2.0,
         )
     raise ValueError(f"unknown RT-1 preset {name!r}; choose one of {PRESETS}")
