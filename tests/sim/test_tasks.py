@@ -172,11 +172,16 @@ def test_home_pose_matches_the_layouts():
 
 def test_dart_noise_scales_with_the_commanded_speed_and_keeps_the_rest():
     rng = np.random.default_rng(0)
-    transit = Action(mode=Mode.ARM, world_vector=np.array([1.0, 0.2, 0.0], np.float32), gripper_closedness=-1.0)
-    noisy = [perturb(transit, 0.3, SCALES, rng) for _ in range(200)]
-    spread = np.std([a.world_vector for a in noisy], axis=0)
-    assert np.all((spread > 0.2) & (spread < 0.4))
-    assert all(np.abs(a.world_vector).max() <= 1.0 and a.gripper_closedness == -1.0 for a in noisy)
+
+    def spread(command: list[float]) -> np.ndarray:
+        action = Action(mode=Mode.ARM, world_vector=np.array(command, np.float32), gripper_closedness=-1.0)
+        noisy = [perturb(action, 0.3, SCALES, rng) for _ in range(400)]
+        assert all(np.abs(a.world_vector).max() <= 1.0 and a.gripper_closedness == -1.0 for a in noisy)
+        return np.std([a.world_vector for a in noisy], axis=0)
+
+    transit, approach = spread([0.5, -0.5, 0.0]), spread([0.1, 0.0, 0.05])
+    assert np.all((transit > 0.12) & (transit < 0.18)), "std 0.3 x the peak command 0.5"
+    assert np.all((approach > 0.02) & (approach < 0.04)), "five times less near the goal"
     still = Action(mode=Mode.ARM, gripper_closedness=1.0)
     assert np.array_equal(perturb(still, 0.3, SCALES, rng).world_vector, still.world_vector), "nothing to perturb"
     drive = Action(mode=Mode.BASE, base_displacement=np.array([0.5, 0.0], np.float32), base_rotation=0.1)
@@ -184,4 +189,5 @@ def test_dart_noise_scales_with_the_commanded_speed_and_keeps_the_rest():
     assert (
         moved.mode == Mode.BASE and moved.base_rotation != 0.1 and not np.array_equal(moved.base_displacement, [0.5, 0])
     )
-    assert perturb(Action(mode=Mode.TERMINATE), 0.3, SCALES, rng) == Action(mode=Mode.TERMINATE)
+    terminate = Action(mode=Mode.TERMINATE)
+    assert perturb(terminate, 0.3, SCALES, rng) is terminate
