@@ -106,7 +106,8 @@ class NodeProcess:
         return self.process.poll() is None
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:

@@ -50,8 +50,17 @@ def stack(tmp_path_factory):
     probe = Probe("expert_probe")
     yield probe, processes
     probe.close()
+    # Every process is stopped before any is judged: one failure must not leave the others running.
+    failures = []
     for process in processes:
-        assert process.stop() == 0, process.output()
+        try:
+            code = process.stop()
+        except AssertionError as err:
+            failures.append(str(err))
+            continue
+        if code != 0:
+            failures.append(f"{process.node_name} exited with {code}:\n{process.output()}")
+    assert not failures, "\n".join(failures)
 
 
 @pytest.mark.parametrize("task", list(MODES))
