@@ -296,7 +296,9 @@ class ActionExecutor(LifecycleNode):
         limits = self.profile.limits
         period_ns = int(self._stream_period * 1e9)
         until = now + period_ns if react else now
-        spent = until - period_ns if self._ramp_ns is None else self._ramp_ns
+        # Nothing spent yet, or the clock jumped back (a restarted simulation): start afresh.
+        fresh = self._ramp_ns is None or self._ramp_ns > until + period_ns
+        spent = until - period_ns if fresh else self._ramp_ns
         dt = min(max(0, until - spent), period_ns) / 1e9
         self._ramp_ns = max(spent, until)
         linear = rate_limit(target[:2], self._twist[:2], limits.base_linear_acceleration * dt)
