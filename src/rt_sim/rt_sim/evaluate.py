@@ -53,14 +53,20 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+# Tasks with a colour to get wrong: the objects in the state that could be acted on, and whether one of a colour was.
+ACTED_ON = {
+    "pick_cube": ("cubes", cube_lifted),
+    "drive_to_marker": ("markers", arrived_at),
+}
+
+
 def wrong_colours(task: str, state: dict[str, Any], params: dict[str, Any]) -> list[str]:
     """The colours the robot acted on that the instruction did not ask for: cubes held up (pick_cube), markers
     stopped at (drive_to_marker); empty for other tasks."""
-    if task == "pick_cube":
-        return sorted(c for c in state["cubes"] if c != params["colour"] and cube_lifted(state, c))
-    if task == "drive_to_marker":
-        return sorted(c for c in state["markers"] if c != params["colour"] and arrived_at(state, c))
-    return []
+    if task not in ACTED_ON:
+        return []
+    objects, acted_on = ACTED_ON[task]
+    return sorted(c for c in state[objects] if c != params["colour"] and acted_on(state, c))
 
 
 def episode_record(task: str, seed: int, result: EpisodeResult) -> dict[str, Any]:
@@ -94,7 +100,7 @@ def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_steps": sum(e["steps"] for e in episodes) / n if n else 0.0,
         "mean_inference_ms": sum(e["mean_inference_ms"] for e in episodes) / n if n else 0.0,
     }
-    if episodes and episodes[0]["task"] in ("pick_cube", "drive_to_marker"):
+    if episodes and episodes[0]["task"] in ACTED_ON:
         summary["wrong_colour_rate"] = sum(bool(e["wrong_colours"]) for e in episodes) / n
     return summary
 
