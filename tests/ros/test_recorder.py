@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +36,7 @@ from rt_policy_node.ros.qos import LATCHED, RELIABLE
 
 EPISODE_NAME = re.compile(r"^episode_\d{8}-\d{6}_(\d{4})$")
 SAVED_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+SAY_LATE = Path(__file__).with_name("say_late.py")
 
 
 def read_bag(path) -> dict[str, list]:
@@ -163,6 +167,25 @@ def test_every_message_is_recorded_under_a_30hz_640x480_image_load(recorder):
     assert np.all(frames[-1].data == stamp % 251)
     assert bag["/rt/action"][-1].mode == RTAction.TERMINATE
     assert node.alive()
+
+
+def test_actions_that_overtake_their_instruction_open_the_episode_with_it(probe, recorder):
+    """An instruction from a new process arrives after the actions published after it (discovery first)."""
+    _, out, saved, pubs = recorder()
+    pubs["action"].publish(action_to_msg(Action(mode=Mode.BASE)))  # before the instruction: not recorded
+    time.sleep(0.3)
+    speaker = subprocess.Popen([sys.executable, str(SAY_LATE), "overtaken"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert speaker.stdout.readline().strip() == "sent"
+        for mode in (Mode.ARM, Mode.ARM, Mode.TERMINATE):
+            pubs["action"].publish(action_to_msg(Action(mode=mode), instruction="overtaken"))
+        wait_for(lambda: saved, timeout=30, what="the episode to be saved")
+    finally:
+        speaker.wait(timeout=30)
+    (episode,) = list_episodes(out)
+    info = read_episode(episode)
+    assert info.instruction == "overtaken" and info.outcome == "terminated"
+    assert [a.mode for a in read_bag(episode)["/rt/action"]] == [RTAction.ARM, RTAction.ARM, RTAction.TERMINATE]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

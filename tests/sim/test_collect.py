@@ -12,6 +12,7 @@ import pytest
 from rosbags.highlevel import AnyReader
 
 from rt_policy_node.data.bag_io import list_episodes, read_episode
+from rt_sim.scene import COLOURS
 
 pytestmark = [
     pytest.mark.slow,
@@ -20,21 +21,23 @@ pytestmark = [
 
 
 def test_short_collection_leaves_readable_marked_bags(tmp_path):
-    """With --action-noise (DART), the robot follows noisy copies while the bag keeps the expert's labels."""
+    """With --action-noise (DART), the robot follows noisy copies while the bag keeps the expert's labels; with
+    --every-colour each seed's layout is demonstrated once per colour."""
     out = tmp_path / "episodes"
-    command = ["rt-collect", "--task", "drive_to_marker", "--episodes", "2", "--out", str(out), "--seed", "4",
-               "--image-width", "64", "--image-height", "48", "--action-noise", "0.3"]  # fmt: skip
+    command = ["rt-collect", "--task", "drive_to_marker", "--episodes", "1", "--out", str(out), "--seed", "4",
+               "--image-width", "64", "--image-height", "48", "--action-noise", "0.3", "--every-colour"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2/2 expert successes" in result.stdout
+    assert "4/4 expert successes" in result.stdout
 
     episodes = list_episodes(out)
-    assert len(episodes) == 2
-    for seed, directory in zip((4, 5), episodes, strict=True):
+    assert len(episodes) == 4
+    first_frames = []
+    for colour, directory in zip(COLOURS, episodes, strict=True):
         info = read_episode(directory)
         assert info.outcome == "terminated" and info.clock == "sim"
         assert info.extra["expert_success"] is True and info.extra["task"] == "drive_to_marker"
-        assert info.extra["seed"] == seed and info.extra["params"]["colour"] in info.instruction
+        assert info.extra["seed"] == 4 and info.extra["params"]["colour"] == colour and colour in info.instruction
         assert info.extra["action_noise"] == 0.3
         with AnyReader([directory]) as reader:
             counts: dict[str, int] = {}
@@ -46,6 +49,7 @@ def test_short_collection_leaves_readable_marked_bags(tmp_path):
                     labels.append(np.abs(message.base_displacement).max())
             image = next(reader.messages(connections=[c for c in reader.connections if c.topic == "/camera/image_raw"]))
             frame = reader.deserialize(image[2], "sensor_msgs/msg/Image")
+        first_frames.append(frame.data.tobytes())
         assert counts == info.message_counts
         assert counts["/rt/action"] == info.extra["steps"] > 1
         # The expert drives at full speed (a peak of exactly 1) until it is near the goal; noise would not.
@@ -53,8 +57,10 @@ def test_short_collection_leaves_readable_marked_bags(tmp_path):
         assert (frame.width, frame.height, frame.encoding) == (64, 48, "rgb8")
         assert {"/camera/image_raw", "/joint_states", "/odom", "/cmd_vel", "/sim/success"} <= set(counts)
 
+    assert len(set(first_frames)) == 1, "one layout, four targets"
+
     summary = json.loads((out / "collection.json").read_text())
-    assert summary["episodes"] == 2 and summary["success_rate"] == 1.0 and summary["episodes_per_minute"] > 0
+    assert summary["episodes"] == 4 and summary["success_rate"] == 1.0 and summary["episodes_per_minute"] > 0
 
     video = tmp_path / "episode.gif"
     subprocess.run(["rt-bag-video", str(episodes[0]), str(video), "--every", "3"], check=True, timeout=60)

@@ -54,6 +54,19 @@ def test_episodes_are_seeded(name):
 
 
 @pytest.mark.parametrize("name", TASKS)
+def test_a_colour_asks_for_another_target_in_the_same_layout(name):
+    task = make_task(name)
+    own = task.episode(5)
+    for colour in COLOURS:
+        episode = task.episode(5, colour)
+        assert episode.layout == own.layout
+        assert episode.params == {**own.params, "colour": colour}
+        assert episode.instruction == own.instruction.replace(own.params["colour"], colour)
+    with pytest.raises(ValueError, match="unknown colour 'purple'"):
+        task.episode(5, "purple")
+
+
+@pytest.mark.parametrize("name", TASKS)
 def test_cubes_start_spread_out_on_the_table(name):
     for seed in range(10):
         cubes = make_task(name).episode(seed).layout.cubes

@@ -1,6 +1,6 @@
 """rt-collect: scripted-expert demonstrations in the simulator, one rosbag2 (MCAP) episode per run.
 
-    rt-collect --task pick_cube --episodes 50 --out data/pick_cube [--seed 0]
+    rt-collect --task pick_cube --episodes 50 --out data/pick_cube [--seed 0] [--every-colour]
 
 Starts the sim (rt_sim), the executor (rt_action_executor), the expert (rt_expert) and the episode
 recorder (rt_episode_recorder) as separate processes on sim time (rt_sim.episode_runner, shared with
@@ -32,6 +32,7 @@ from rt_sim.episode_runner import (
     mark_episode,
     sim_nodes,
 )
+from rt_sim.scene import COLOURS
 from rt_sim.tasks import make_task, task_names
 
 
@@ -61,6 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="DART: the robot executes the expert's actions plus Gaussian noise of this std (normalised units),"
         " the bag keeps the expert's own actions as labels; 0 = none",
     )
+    parser.add_argument(
+        "--every-colour",
+        action="store_true",
+        help="demonstrate each seed's layout once per colour (4 episodes per seed): the same scene under"
+        " instructions that differ only in the colour, which is what ties the colour word to the object",
+    )
     add_sim_arguments(parser)
     args = parser.parse_args(argv)
     if args.task not in task_names():
@@ -69,6 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--episodes must be at least 1")
     if not 0.0 <= args.action_noise <= 1.0:
         parser.error("--action-noise must be in [0, 1]")
+    if args.every_colour and "colour" not in make_task(args.task).episode(args.seed).params:
+        parser.error(f"--every-colour: task {args.task!r} has no target colour")
     return args
 
 
@@ -82,15 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         expert |= {"action_noise": args.action_noise, "noise_seed": args.seed}
         nodes["rt_action_executor"].remaps["rt/action"] = "rt/action_executed"
     nodes["rt_expert"] = NodeSpec("rt_sim", "rt_expert", params=expert)
+    colours = list(COLOURS) if args.every_colour else [""]
+    runs = [(args.seed + index, colour) for index in range(args.episodes) for colour in colours]
     results: list[dict] = []
     started = time.monotonic()
     with episode_session("rt-collect", nodes, log_dir, "the expert") as node:
         started = time.monotonic()
-        progress = tqdm(range(args.episodes), desc=f"{args.task}", unit="episode")
-        for index in progress:
+        progress = tqdm(runs, desc=f"{args.task}", unit="episode")
+        for seed, colour in progress:
             known = closed_episodes(args.out)
-            seed = args.seed + index
-            extra = sidecar_extra(args.task, seed, node.run_episode(args.task, seed, max_steps), args.action_noise)
+            result = node.run_episode(args.task, seed, max_steps, colour)
+            extra = sidecar_extra(args.task, seed, result, args.action_noise)
             directory = mark_episode(args.out, known, extra, node)
             if directory is None:
                 raise RuntimeError(f"the recorder wrote no episode for seed {seed} (see {log_dir})")
@@ -112,4 +123,4 @@ def main(argv: list[str] | None = None) -> int:
         f"rt-collect: {args.task}: {successes}/{len(results)} expert successes "
         f"({100 * summary['success_rate']:.0f}%), {summary['episodes_per_minute']:.1f} episodes/min -> {args.out}"
     )
-    return 0 if len(results) == args.episodes else 1
+    return 0 if len(results) == len(runs) else 1

@@ -282,12 +282,16 @@ class EpisodeRunner(Node):
         # Discovery is not yet delivery: let the first joint_states and /clock messages through.
         self.spin_for(1.0)
 
-    def run_episode(self, task: str, seed: int, max_steps: int) -> EpisodeResult:
-        """One episode from reset to TERMINATE or `max_steps` actions (or their wall-clock allowance)."""
-        request = SetParameters.Request(parameters=[string_parameter("task", task), integer_parameter("seed", seed)])
+    def run_episode(self, task: str, seed: int, max_steps: int, colour: str = "") -> EpisodeResult:
+        """One episode from reset to TERMINATE or `max_steps` actions (or their wall-clock allowance).
+
+        `colour` asks for that target in the seed's layout ("" = the seed's own).
+        """
+        parameters = [string_parameter("task", task), integer_parameter("seed", seed)]
+        request = SetParameters.Request(parameters=[*parameters, string_parameter("colour", colour)])
         results = self.call(self.set_sim_parameters, request).results
         if not all(r.successful for r in results):
-            raise RuntimeError(f"cannot set the sim's task/seed: {[r.reason for r in results]}")
+            raise RuntimeError(f"cannot set the sim's task/seed/colour: {[r.reason for r in results]}")
         held = self.controller_running
         if held:
             self.estop_pub.publish(Bool(data=True))

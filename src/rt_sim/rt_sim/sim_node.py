@@ -2,8 +2,8 @@
 
 Publishes camera/image_raw (+ camera/camera_info), joint_states, odom, /clock and sim/success; follows
 cmd_vel and the arm and gripper controllers' JointTrajectory topics. Services: sim/reset (std_srvs/Trigger:
-resets to the `task` and `seed` parameters, which callers set beforehand) and sim/task_state (Trigger,
-privileged state and success as JSON in `message`).
+resets to the `task`, `seed` and optional `colour` parameters, which callers set beforehand) and
+sim/task_state (Trigger, privileged state and success as JSON in `message`).
 
 Time: sim time on /clock. `real_time_factor` > 0 paces the simulation against the wall clock; 0 runs in
 lockstep with the controller: as fast as the CPU allows while RTActions flow, pausing one control period (the
@@ -160,6 +160,7 @@ class SimNode(Node):
         declare(self, "twist_stamped", False, "Subscribe cmd_vel as TwistStamped (Jazzy+ controllers)", read_only=True)
         declare(self, "task", "pick_cube", "Task for the next sim/reset (see rt_sim.tasks)")
         declare(self, "seed", 0, "Seed for the next sim/reset: layout and instruction", low=0, high=2**31 - 1)
+        declare(self, "colour", "", "Target colour for the next sim/reset in the seed's layout; '' = the seed's")
 
         self.control_period_s = load_profile(
             resolve_package_uri(profile_uri), get_package_share_directory
@@ -172,7 +173,7 @@ class SimNode(Node):
         self.cmd_vel_step: int | None = None  # physics step of the newest cmd_vel while the base is moving
         self.camera_stamp = 0.0
         self.success = False
-        self.reset(self.get_parameter("task").value, self.get_parameter("seed").value)
+        self.reset(*(self.get_parameter(name).value for name in ("task", "seed", "colour")))
 
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
         self.image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_DATA)
@@ -191,10 +192,10 @@ class SimNode(Node):
 
     # -- episodes ---------------------------------------------------------------------------------
 
-    def reset(self, task_name: str, seed: int) -> Episode:
-        """Lays out `task_name`'s episode for `seed`; raises KeyError for an unknown task."""
+    def reset(self, task_name: str, seed: int, colour: str = "") -> Episode:
+        """Lays out `task_name`'s episode for `seed` (and `colour`); KeyError/ValueError for an unknown one."""
         task = make_task(task_name)
-        episode = task.episode(seed)
+        episode = task.episode(seed, colour)
         with self.lock:
             self.sim.reset(episode.layout)
             self.task: Task = task
@@ -219,9 +220,9 @@ class SimNode(Node):
         return state
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        task, seed = self.get_parameter("task").value, self.get_parameter("seed").value
+        task, seed, colour = (self.get_parameter(name).value for name in ("task", "seed", "colour"))
         try:
-            episode = self.reset(task, seed)
+            episode = self.reset(task, seed, colour)
         except (KeyError, ValueError, RuntimeError) as err:
             response.success, response.message = False, str(err)
             return response

@@ -6,6 +6,10 @@ properly). Messages are taken serialized (no decode, no re-encode) and written a
 subscribed once a publisher appears, with the publishers' reliability and durability, like `ros2 bag
 record`. The layout on disk is described in `rt_policy_node.data.bag_io`.
 
+Topics are not ordered with each other: an instruction can arrive after the first action it caused (a
+late-discovered publisher, a resent packet). So messages heard between episodes are held back, and those
+published at or after the instruction (by their DDS source timestamps) open the episode with it.
+
 The open bag goes to the OS every `flush_period_s`, so a SIGKILL, OOM kill or crash loses about that much at
 most (`fsync: true` extends that to a power cut); at start-up the recorder recovers the episodes such a kill
 left in its output_dir (`bag_io.recover_episode`) and logs what it did.
@@ -14,15 +18,19 @@ left in its output_dir (`bag_io.recover_episode`) and logs what it did.
 from __future__ import annotations
 
 import importlib
+import time
+from collections import deque
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
-from rclpy.subscription import Subscription
+from rclpy.subscription import MessageInfo, Subscription
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -56,6 +64,19 @@ DEFAULT_TOPICS = [
 INSTRUCTION_TYPE = "std_msgs/msg/String"
 ACTION_TYPE = "rt_msgs/msg/RTAction"
 DISCOVERY_PERIOD_S = 0.5
+# How long a message heard between episodes may wait for a late instruction that it followed.
+HOLD_S = 2.0
+
+
+class Heard(NamedTuple):
+    """A message heard while no episode was open."""
+
+    published_ns: int  # DDS source timestamp (0 where the middleware gives none)
+    steady_ns: int
+    topic: str
+    msgtype: str
+    received_ns: int  # node clock, the bag's log time
+    data: bytes
 
 
 def message_class(type_name: str) -> type:
@@ -123,6 +144,7 @@ class EpisodeRecorder(Node):
         self.recorded = {self.resolve_topic_name(t) for t in topics}
         self.pending = set(self.recorded)
         self.subscriptions_by_topic: dict[str, Subscription] = {}
+        self.between: deque[Heard] = deque(maxlen=self.depth)  # the last HOLD_S of messages between episodes
 
         self.instruction_topic = self.resolve_topic_name("rt/instruction")
         self.action_topic = self.resolve_topic_name("rt/action")
@@ -181,18 +203,14 @@ class EpisodeRecorder(Node):
         self.pending.discard(topic)
         if topic in self.subscriptions_by_topic:
             return
-
-        def callback(data: bytes, topic: str = topic, msgtype: str = msgtype) -> None:
-            self.on_message(topic, msgtype, data)
-
         self.subscriptions_by_topic[topic] = self.create_subscription(
-            message_class(msgtype), topic, callback, qos, raw=True
+            message_class(msgtype), topic, partial(self.on_message, topic, msgtype), qos, raw=True
         )
         self.get_logger().info(f"subscribed {topic} ({msgtype})")
 
     # -- messages ---------------------------------------------------------------------------------
 
-    def on_message(self, topic: str, msgtype: str, data: bytes) -> None:
+    def on_message(self, topic: str, msgtype: str, data: bytes, info: MessageInfo) -> None:
         now = self.get_clock().now().nanoseconds
         if topic == self.instruction_topic:
             try:
@@ -201,11 +219,29 @@ class EpisodeRecorder(Node):
                 self.get_logger().warning(f"ignoring instruction (no new episode): {err}")
                 return
             self.close_episode("new_instruction")
-            self.open_episode(instruction, now)
-        if self.episode is not None and topic in self.recorded:
-            self.episode.write(topic, msgtype, now, data)
-        is_action = topic == self.action_topic and self.episode is not None
-        if is_action and deserialize_message(data, RTAction).mode == RTAction.TERMINATE:
+            published = info["source_timestamp"]
+            early = [m for m in self.between if published and m.published_ns >= published]
+            self.between.clear()
+            start = min([now, *(m.received_ns for m in early)])
+            self.open_episode(instruction, start)
+            self.record(topic, msgtype, start, data)
+            for m in early:
+                self.record(m.topic, m.msgtype, m.received_ns, m.data)
+        elif self.episode is None:
+            if topic in self.recorded:
+                steady = time.monotonic_ns()
+                while self.between and self.between[0].steady_ns < steady - HOLD_S * 1e9:
+                    self.between.popleft()
+                self.between.append(Heard(info["source_timestamp"], steady, topic, msgtype, now, data))
+        else:
+            self.record(topic, msgtype, now, data)
+
+    def record(self, topic: str, msgtype: str, received_ns: int, data: bytes) -> None:
+        """Writes one message into the open episode, which a TERMINATE action closes."""
+        if self.episode is None or topic not in self.recorded:
+            return
+        self.episode.write(topic, msgtype, received_ns, data)
+        if topic == self.action_topic and deserialize_message(data, RTAction).mode == RTAction.TERMINATE:
             self.close_episode("terminated")
 
     def open_episode(self, instruction: str, now_ns: int) -> None:

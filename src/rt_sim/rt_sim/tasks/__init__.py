@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rt_sim.scene import Layout
+from rt_sim.scene import COLOURS, Layout
 
 _REGISTRY: dict[str, type[Task]] = {}
 
@@ -41,11 +41,21 @@ class Task:
     # Control steps (3 Hz) the expert needs at most; evaluation gives a policy the same budget.
     max_steps: ClassVar[int]
 
-    def episode(self, seed: int) -> Episode:
-        """The episode for `seed`: the same seed always gives the same instruction and layout."""
+    def episode(self, seed: int, colour: str = "") -> Episode:
+        """The episode for `seed`: the same seed always gives the same instruction and layout.
+
+        `colour` replaces the seed's target colour in the same layout (the same scene, another object asked
+        for), for demonstrations and evaluations that contrast instructions; "" keeps the seed's.
+        """
         rng = np.random.default_rng(seed)
         layout, params = self.sample(rng)
         template = self.templates[int(rng.integers(len(self.templates)))]
+        if colour:
+            if "colour" not in params:
+                raise ValueError(f"task {self.name!r} has no target colour to set")
+            if colour not in COLOURS:
+                raise ValueError(f"unknown colour {colour!r}; choose from {', '.join(COLOURS)}")
+            params = {**params, "colour": colour}
         return Episode(self.name, seed, template.format(**params), layout, params)
 
     def sample(self, rng: np.random.Generator) -> tuple[Layout, dict[str, Any]]:
