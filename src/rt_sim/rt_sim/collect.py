@@ -7,7 +7,8 @@ recorder (rt_episode_recorder) as separate processes on sim time (rt_sim.episode
 rt-eval), then for each episode: sets the sim's `task` and `seed` parameters, calls sim/reset, publishes
 the instruction on rt/instruction and waits for the expert to terminate (or for the task's step budget to
 run out, which stops the recording). With `--action-noise` the robot executes noisy copies of the expert's
-actions (DART) while the bag keeps the expert's own actions as labels. The recorder leaves
+actions (DART), with `--policy` a learned policy's actions (DAgger), while the bag keeps the expert's own
+actions as labels. The recorder leaves
 `<out>/episode_<stamp>_<NNNN>/` with the .mcap and episode.json; rt-collect adds to that sidecar's `extra`:
 action_noise, expert_success, task, seed, steps. Failed episodes are kept and marked. Process logs go to
 `<out>/logs/`; a summary with the success rate and episodes per minute is printed and written to
@@ -24,21 +25,28 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rt_sim.episode_runner import (
+    EXECUTED_ACTIONS,
+    SIM_NODE,
     EpisodeResult,
     NodeSpec,
     add_sim_arguments,
     closed_episodes,
     episode_session,
     mark_episode,
+    policy_node,
     sim_nodes,
 )
 from rt_sim.scene import COLOURS
 from rt_sim.tasks import make_task, task_names
 
 
-def sidecar_extra(task: str, seed: int, result: EpisodeResult, action_noise: float = 0.0) -> dict:
-    """What rt-collect adds to the episode's sidecar."""
+def sidecar_extra(
+    task: str, seed: int, result: EpisodeResult, action_noise: float = 0.0, policy: Path | None = None
+) -> dict:
+    """What rt-collect adds to the episode's sidecar (`driven_by`: the policy the robot followed, DAgger)."""
+    driven = {"driven_by": str(policy.resolve())} if policy is not None else {}
     return {
+        **driven,
         "action_noise": action_noise,
         "expert_success": bool(result.terminated and result.state["success"]),
         "expert_terminated": result.terminated,
@@ -63,6 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         " the bag keeps the expert's own actions as labels; 0 = none",
     )
     parser.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="DAgger: the robot follows this policy (checkpoint directory) while the bag keeps the expert's"
+        " action for every state the policy reaches; an episode ends on either's TERMINATE",
+    )
+    parser.add_argument(
         "--every-colour",
         action="store_true",
         help="demonstrate each seed's layout once per colour (4 episodes per seed): the same scene under"
@@ -76,6 +91,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--episodes must be at least 1")
     if not 0.0 <= args.action_noise <= 1.0:
         parser.error("--action-noise must be in [0, 1]")
+    if args.policy is not None and not (args.policy / "config.json").is_file():
+        parser.error(f"--policy {args.policy}: no config.json there")
+    if args.policy is not None and args.action_noise > 0:
+        parser.error("--policy and --action-noise are exclusive: the robot follows one or the other")
     if args.every_colour and "colour" not in make_task(args.task).episode(args.seed).params:
         parser.error(f"--every-colour: task {args.task!r} has no target colour")
     return args
@@ -89,7 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     expert = {"profile": args.profile} if args.profile else {}
     if args.action_noise > 0:
         expert |= {"action_noise": args.action_noise, "noise_seed": args.seed}
-        nodes["rt_action_executor"].remaps["rt/action"] = "rt/action_executed"
+    if args.policy is not None:
+        nodes["rt_policy"] = policy_node(args.policy, {"rt/action": EXECUTED_ACTIONS})
+        expert["label_after"] = EXECUTED_ACTIONS
+    if args.action_noise > 0 or args.policy is not None:
+        # The robot, and the sim's lockstep, follow the executed stream; the bag keeps the expert's labels.
+        for name in ("rt_action_executor", SIM_NODE):
+            nodes[name].remaps["rt/action"] = EXECUTED_ACTIONS
     nodes["rt_expert"] = NodeSpec("rt_sim", "rt_expert", params=expert)
     colours = list(COLOURS) if args.every_colour else [""]
     runs = [(args.seed + index, colour) for index in range(args.episodes) for colour in colours]
@@ -101,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed, colour in progress:
             known = closed_episodes(args.out)
             result = node.run_episode(args.task, seed, max_steps, colour)
-            extra = sidecar_extra(args.task, seed, result, args.action_noise)
+            extra = sidecar_extra(args.task, seed, result, args.action_noise, args.policy)
             directory = mark_episode(args.out, known, extra, node)
             if directory is None:
                 raise RuntimeError(f"the recorder wrote no episode for seed {seed} (see {log_dir})")

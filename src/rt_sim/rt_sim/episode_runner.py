@@ -37,6 +37,10 @@ from rt_policy_node.ros.qos import LATCHED, RELIABLE
 
 SIM_NODE = "rt_sim"
 RECORDER_NODE = "rt_episode_recorder"
+# What the robot executes when it does not follow the recorded labels on rt/action (DART noise, DAgger).
+EXECUTED_ACTIONS = "rt/action_executed"
+# How long a TERMINATE on EXECUTED_ACTIONS waits for the labels' own TERMINATE, sent at the same time in DART.
+EXECUTED_GRACE_S = 1.0
 # Wall-clock allowance per control step before an episode is abandoned (sim time normally runs faster).
 WALL_S_PER_STEP = 3.0
 STARTUP_TIMEOUT_S = 90.0
@@ -139,6 +143,11 @@ def sim_nodes(args: argparse.Namespace, task: str, seed: int, output_dir: Path |
     return nodes
 
 
+def policy_node(path: Path, remaps: dict[str, str] | None = None) -> NodeSpec:
+    """rt_policy serving the checkpoint directory `path`."""
+    return NodeSpec("rt_policy_node", "rt_policy", "policy.yaml", {"policy_path": Path(path).resolve()}, remaps or {})
+
+
 def start_nodes(nodes: dict[str, NodeSpec], log_dir: Path) -> list[Child]:
     """Each node as a process on sim time, its output in `<log_dir>/<name>.log`."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -229,6 +238,9 @@ class EpisodeRunner(Node):
         self.instruction_pub = self.create_publisher(String, "rt/instruction", LATCHED)
         self.estop_pub = self.create_publisher(Bool, "rt/estop", RELIABLE)
         self.create_subscription(RTAction, "rt/action", self.on_action, RELIABLE)
+        # Where the robot follows another stream than the labels (DART, DAgger): its TERMINATE ends the episode too.
+        self.create_subscription(RTAction, EXECUTED_ACTIONS, self.on_executed, RELIABLE)
+        self.executed_terminated = False
         self.create_subscription(PolicyStatus, "rt/status", self.on_status, LATCHED)
         self.modes: list[int] = []
         self.inference_ms: list[float] = []
@@ -238,6 +250,9 @@ class EpisodeRunner(Node):
     def on_action(self, msg: RTAction) -> None:
         self.modes.append(msg.mode)
         self.inference_ms.append(float(msg.inference_ms))
+
+    def on_executed(self, msg: RTAction) -> None:
+        self.executed_terminated = self.executed_terminated or msg.mode == Mode.TERMINATE
 
     def on_status(self, msg: PolicyStatus) -> None:
         self.status = msg
@@ -271,6 +286,10 @@ class EpisodeRunner(Node):
         }
         if self.recording:
             checks["the recorder's stop_episode service"] = lambda: self.stop_episode.service_is_ready()
+            # An action sent before the recorder subscribes is lost to the first episode's bag.
+            checks["the recorder's rt/action subscription"] = lambda: any(
+                info.node_name == RECORDER_NODE for info in self.get_subscriptions_info_by_topic("/rt/action")
+            )
         while True:
             check_children(self.children)
             waiting = [what for what, ready in checks.items() if not ready()]
@@ -301,6 +320,7 @@ class EpisodeRunner(Node):
             raise RuntimeError(f"sim/reset failed: {reset.message}")
         episode = json.loads(reset.message)
         self.modes, self.inference_ms = [], []
+        self.executed_terminated = False
         previous_episode = self.status.episode_id if self.status else 0
         self.instruction_pub.publish(String(data=episode["instruction"]))
         if held:
@@ -308,6 +328,9 @@ class EpisodeRunner(Node):
             self.estop_pub.publish(Bool(data=False))
         deadline = time.monotonic() + WALL_S_PER_STEP * (max_steps + 5)
         while not (self.modes and self.modes[-1] == Mode.TERMINATE) and len(self.modes) < max_steps:
+            if self.executed_terminated:
+                self.spin_for(EXECUTED_GRACE_S)
+                break
             check_children(self.children)
             if time.monotonic() > deadline:
                 break

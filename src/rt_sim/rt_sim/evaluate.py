@@ -30,6 +30,7 @@ from rt_sim.episode_runner import (
     closed_episodes,
     episode_session,
     mark_episode,
+    policy_node,
     sim_nodes,
 )
 from rt_sim.tasks import make_task, task_names
@@ -141,7 +142,7 @@ def controller_node(policy: str, profile: str) -> tuple[str, NodeSpec]:
     """rt_expert for `expert`, else rt_policy loading the checkpoint directory `policy`."""
     if policy == EXPERT:
         return "rt_expert", NodeSpec("rt_sim", "rt_expert", params={"profile": profile} if profile else {})
-    return "rt_policy", NodeSpec("rt_policy_node", "rt_policy", "policy.yaml", {"policy_path": Path(policy).resolve()})
+    return "rt_policy", policy_node(Path(policy))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -67,16 +67,32 @@ class ExpertNode(Node):
         seed = declare(self, "noise_seed", 0, "Seed of the action noise", low=0, high=2**31 - 1, read_only=True)
         self.rng = np.random.default_rng(seed)
         self.executed_pub = self.create_publisher(RTAction, "rt/action_executed", RELIABLE) if self.noise else None
+        follow = declare(
+            self,
+            "label_after",
+            "",
+            "DAgger: label nothing in an episode until an action appears on this topic (what the robot follows),"
+            " so a policy's slow first inference leaves no idle steps; '' = act from the instruction on",
+            read_only=True,
+        )
+        self.following = bool(follow)
+        self.waiting = False  # for the followed controller's first action of the episode
+        if follow:
+            self.create_subscription(RTAction, follow, self.on_followed, RELIABLE)
         self.create_subscription(String, "rt/instruction", self.on_instruction, LATCHED)
         self.create_timer(profile.control_period_s, self.on_tick)
 
     def on_instruction(self, msg: String) -> None:
         self.instruction = msg.data.strip()
         self.pending = bool(self.instruction)
+        self.waiting = self.following
         self.expert = None
 
+    def on_followed(self, msg: RTAction) -> None:
+        self.waiting = False
+
     def on_tick(self) -> None:
-        if self.busy or not (self.pending or self.expert):
+        if self.busy or self.waiting or not (self.pending or self.expert):
             return
         if not self.client.service_is_ready():
             self.get_logger().warning("waiting for sim/task_state", throttle_duration_sec=WARN_THROTTLE_S)

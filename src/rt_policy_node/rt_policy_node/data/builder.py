@@ -67,8 +67,9 @@ def build_dataset(
     """Reads every episode under `paths` into dataset directory `out` and returns its index.
 
     `frame_transform` turns each chosen HxWx3 uint8 RGB frame into the stored `image_size` square frame.
-    Unusable episodes, and expert demonstrations marked failed (unless `include_failed`), are listed in
-    the index's `skipped` with the reason. Raises ValueError when no episode is usable.
+    Unusable episodes, and expert demonstrations marked failed (unless `include_failed`; episodes a policy
+    drove keep the expert's labels and stay), are listed in the index's `skipped` with the reason. Raises
+    ValueError when no episode is usable.
     """
     tokenizer = tokenizer or ActionTokenizer()
     out = Path(out)
@@ -82,7 +83,9 @@ def build_dataset(
         for path in tqdm(episode_dirs, desc="episodes", unit="ep", disable=not progress):
             try:
                 sidecar = read_sidecar(path)
-                if sidecar and sidecar.extra.get("expert_success") is False and not include_failed:
+                # A policy-driven episode (DAgger, extra.driven_by) has the expert's labels even where it failed.
+                failed = sidecar and sidecar.extra.get("expert_success") is False and not sidecar.extra.get("driven_by")
+                if failed and not include_failed:
                     raise BadEpisode(
                         "expert demonstration failed (extra.expert_success is false; see --include-failed)"
                     )

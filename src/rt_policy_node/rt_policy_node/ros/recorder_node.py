@@ -53,6 +53,7 @@ DEFAULT_TOPICS = [
     "camera/image_raw",
     "rt/instruction",
     "rt/action",
+    "rt/action_executed",
     "rt/status",
     "joint_states",
     "odom",
