@@ -154,6 +154,8 @@ def test_bad_episodes_are_skipped_with_their_reason(tmp_path, typestore, good_ep
     write_episode_info(short, info)
     failed = shutil.copytree(good_episodes[2], bags / "failed_expert")
     update_episode_extra(failed, expert_success=False)
+    dagger = shutil.copytree(good_episodes[2], bags / "kept_dagger")  # a policy failed; the expert's labels stand
+    update_episode_extra(dagger, expert_success=False, driven_by="models/rt1_sim")
     kept = write_synthetic_episode(bags / "kept", typestore, steps=3, frame_size=(FRAME, FRAME))
     (tmp_path / "empty").mkdir()
 
@@ -165,7 +167,7 @@ def test_bad_episodes_are_skipped_with_their_reason(tmp_path, typestore, good_ep
         CountingEncoder(),
         progress=False,
     )
-    assert [e.name for e in index.episodes] == ["kept"] and kept.outcome == "terminated"
+    assert [e.name for e in index.episodes] == ["kept", "kept_dagger"] and kept.outcome == "terminated"
     reasons = {s.source.rsplit("/", 1)[-1]: s.reason for s in index.skipped}
     assert reasons == {
         "missing": "path does not exist",
