@@ -82,7 +82,8 @@ def test_dagger_collection_labels_the_states_a_policy_reaches(tmp_path):
 
     (directory,) = list_episodes(out)
     info = read_episode(directory)
-    assert info.extra["driven_by"] == str(SHIPPED)
+    assert info.extra["driven_by"] == str(SHIPPED) and isinstance(info.extra["policy_success"], bool)
+    assert json.loads((out / "collection.json").read_text())["successes_of"] == "policy_success"
     stamps: dict[str, list[int]] = {"/rt/action": [], "/rt/action_executed": []}
     with AnyReader([directory]) as reader:
         for connection, _, raw in reader.messages():

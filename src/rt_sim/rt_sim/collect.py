@@ -43,8 +43,12 @@ from rt_sim.tasks import make_task, task_names
 def sidecar_extra(
     task: str, seed: int, result: EpisodeResult, action_noise: float = 0.0, policy: Path | None = None
 ) -> dict:
-    """What rt-collect adds to the episode's sidecar (`driven_by`: the policy the robot followed, DAgger)."""
-    driven = {"driven_by": str(policy.resolve())} if policy is not None else {}
+    """What rt-collect adds to the episode's sidecar; with DAgger, `driven_by` (the policy the robot followed)
+    and `policy_success` (it terminated with the task done, as rt-eval judges it)."""
+    driven = {}
+    if policy is not None:
+        policy_success = bool(result.executed_terminated and result.state["success"])
+        driven = {"driven_by": str(policy.resolve()), "policy_success": policy_success}
     return {
         **driven,
         "action_noise": action_noise,
@@ -118,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     nodes["rt_expert"] = NodeSpec("rt_sim", "rt_expert", params=expert)
     colours = list(COLOURS) if args.every_colour else [""]
     runs = [(args.seed + index, colour) for index in range(args.episodes) for colour in colours]
+    judged = "policy_success" if args.policy is not None else "expert_success"
     results: list[dict] = []
     started = time.monotonic()
     with episode_session("rt-collect", nodes, log_dir, "the expert") as node:
@@ -131,21 +136,22 @@ def main(argv: list[str] | None = None) -> int:
             if directory is None:
                 raise RuntimeError(f"the recorder wrote no episode for seed {seed} (see {log_dir})")
             results.append({**extra, "directory": directory.name})
-            progress.set_postfix(success=f"{sum(r['expert_success'] for r in results)}/{len(results)}")
+            progress.set_postfix(success=f"{sum(r[judged] for r in results)}/{len(results)}")
     minutes = (time.monotonic() - started) / 60.0
-    successes = sum(r["expert_success"] for r in results)
+    successes = sum(r[judged] for r in results)
     summary = {
         "task": args.task,
         "episodes": len(results),
-        "expert_successes": successes,
+        "successes_of": judged,
+        "successes": successes,
         "success_rate": successes / len(results) if results else 0.0,
         "episodes_per_minute": len(results) / minutes if minutes > 0 else 0.0,
-        "failed_seeds": [r["seed"] for r in results if not r["expert_success"]],
+        "failed_seeds": [r["seed"] for r in results if not r[judged]],
         "episodes_list": results,
     }
     (args.out / "collection.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"rt-collect: {args.task}: {successes}/{len(results)} expert successes "
+        f"rt-collect: {args.task}: {successes}/{len(results)} {judged.replace('_success', '')} successes "
         f"({100 * summary['success_rate']:.0f}%), {summary['episodes_per_minute']:.1f} episodes/min -> {args.out}"
     )
     return 0 if len(results) == len(runs) else 1

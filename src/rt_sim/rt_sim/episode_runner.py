@@ -76,6 +76,7 @@ class EpisodeResult:
     modes: list[int]
     inference_ms: list[float]
     state: dict[str, Any]
+    executed_terminated: bool = False  # a TERMINATE on EXECUTED_ACTIONS (what the robot followed)
 
     @property
     def terminated(self) -> bool:
@@ -335,7 +336,8 @@ class EpisodeRunner(Node):
             if time.monotonic() > deadline:
                 break
             rclpy.spin_once(self, timeout_sec=0.05)
-        result = EpisodeResult(episode, self.modes[:max_steps], self.inference_ms[:max_steps], self.current_state())
+        modes, inference_ms = self.modes[:max_steps], self.inference_ms[:max_steps]
+        result = EpisodeResult(episode, modes, inference_ms, self.current_state(), self.executed_terminated)
         self.controller_running = not result.terminated
         if self.controller_running and self.recording:
             self.call(self.stop_episode, Trigger.Request())
