@@ -8,11 +8,10 @@ rt-eval), then for each episode: sets the sim's `task` and `seed` parameters, ca
 the instruction on rt/instruction and waits for the expert to terminate (or for the task's step budget to
 run out, which stops the recording). With `--action-noise` the robot executes noisy copies of the expert's
 actions (DART), with `--policy` a learned policy's actions (DAgger), while the bag keeps the expert's own
-actions as labels. The recorder leaves
-`<out>/episode_<stamp>_<NNNN>/` with the .mcap and episode.json; rt-collect adds to that sidecar's `extra`:
-action_noise, expert_success, task, seed, steps. Failed episodes are kept and marked. Process logs go to
-`<out>/logs/`; a summary with the success rate and episodes per minute is printed and written to
-`<out>/collection.json`.
+actions as labels. The recorder leaves `<out>/episode_<stamp>_<NNNN>/` with the .mcap and episode.json;
+rt-collect adds to that sidecar's `extra`: action_noise, expert_success, task, seed, steps (with `--policy`
+also driven_by and policy_success). Failed episodes are kept and marked. Process logs go to `<out>/logs/`;
+a summary with the success rate and episodes per minute is printed and written to `<out>/collection.json`.
 """
 
 from __future__ import annotations
