@@ -24,7 +24,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from rt_sim.episode_runner import (
-    EXECUTED_ACTIONS,
     SIM_NODE,
     EpisodeResult,
     NodeSpec,
@@ -35,6 +34,7 @@ from rt_sim.episode_runner import (
     policy_node,
     sim_nodes,
 )
+from rt_sim.expert_node import EXECUTED_ACTIONS
 from rt_sim.scene import COLOURS
 from rt_sim.tasks import make_task, task_names
 

@@ -34,11 +34,10 @@ from rt_msgs.msg import PolicyStatus, RTAction
 from rt_policy_node.data.bag_io import EPISODE_FILE, list_episodes, update_episode_extra
 from rt_policy_node.policies.policy import Mode
 from rt_policy_node.ros.qos import LATCHED, RELIABLE
+from rt_sim.expert_node import EXECUTED_ACTIONS
 
 SIM_NODE = "rt_sim"
 RECORDER_NODE = "rt_episode_recorder"
-# What the robot executes when it does not follow the recorded labels on rt/action (DART noise, DAgger).
-EXECUTED_ACTIONS = "rt/action_executed"
 # How long a TERMINATE on EXECUTED_ACTIONS waits for the labels' own TERMINATE, sent at the same time in DART.
 EXECUTED_GRACE_S = 1.0
 # Wall-clock allowance per control step before an episode is abandoned (sim time normally runs faster).

@@ -32,6 +32,8 @@ from rt_sim.expert import Expert, Scales, perturb
 from rt_sim.tasks import make_task
 
 WARN_THROTTLE_S = 5.0
+# What the robot executes when it does not follow the labels on rt/action: DART's noisy copy, DAgger's policy.
+EXECUTED_ACTIONS = "rt/action_executed"
 
 
 class ExpertNode(Node):
@@ -66,7 +68,7 @@ class ExpertNode(Node):
         )
         seed = declare(self, "noise_seed", 0, "Seed of the action noise", low=0, high=2**31 - 1, read_only=True)
         self.rng = np.random.default_rng(seed)
-        self.executed_pub = self.create_publisher(RTAction, "rt/action_executed", RELIABLE) if self.noise else None
+        self.executed_pub = self.create_publisher(RTAction, EXECUTED_ACTIONS, RELIABLE) if self.noise else None
         follow = declare(
             self,
             "label_after",

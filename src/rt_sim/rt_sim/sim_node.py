@@ -173,7 +173,7 @@ class SimNode(Node):
         self.cmd_vel_step: int | None = None  # physics step of the newest cmd_vel while the base is moving
         self.camera_stamp = 0.0
         self.success = False
-        self.reset(*(self.get_parameter(name).value for name in ("task", "seed", "colour")))
+        self.reset(*self.episode_parameters())
 
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
         self.image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_DATA)
@@ -191,6 +191,10 @@ class SimNode(Node):
         self.camera_info = self._camera_info(width, height)
 
     # -- episodes ---------------------------------------------------------------------------------
+
+    def episode_parameters(self) -> tuple[str, int, str]:
+        """The `task`, `seed` and `colour` parameters the next sim/reset lays out."""
+        return tuple(self.get_parameter(name).value for name in ("task", "seed", "colour"))
 
     def reset(self, task_name: str, seed: int, colour: str = "") -> Episode:
         """Lays out `task_name`'s episode for `seed` (and `colour`); KeyError/ValueError for an unknown one."""
@@ -220,7 +224,7 @@ class SimNode(Node):
         return state
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        task, seed, colour = (self.get_parameter(name).value for name in ("task", "seed", "colour"))
+        task, seed, colour = self.episode_parameters()
         try:
             episode = self.reset(task, seed, colour)
         except (KeyError, ValueError, RuntimeError) as err:
