@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rt_policy_node.policies.policy import Action, Mode
-from rt_sim.expert import DriveTo, Expert, MoveGripper, Scales, Terminate, grasp_heading, perturb
+from rt_sim.expert import DriveTo, Expert, MoveGripper, Scales, Terminate, grasp_heading, perturb, pick_plan
 from rt_sim.geometry import world_to_base
 from rt_sim.robot_model import HOME_ARM_JOINTS
 from rt_sim.scene import COLOURS, CUBE_MIN_DISTANCE, CUBE_SIZE, TABLE_CENTRE, TABLE_HEIGHT, TABLE_SIZE
@@ -151,7 +151,7 @@ def test_drive_skill_heads_for_the_goal_in_the_base_frame():
 
 
 def test_arm_skill_moves_towards_a_top_down_pose():
-    state = {"ee_position": [0.4, 0.0, 0.7], "ee_rotation": np.diag([-1.0, 1.0, -1.0]).tolist()}
+    state = {"ee_position": [0.4, 0.0, 0.7], "ee_rotation": np.diag([-1.0, 1.0, -1.0]).tolist(), "gripper": 0.0}
     skill = MoveGripper(lambda s, start: np.array([0.42, 0.0, 0.6]), heading=lambda s: 0.0, gripper=-1.0)
     skill.start(state)
     action = skill.act(state, SCALES)
@@ -159,7 +159,46 @@ def test_arm_skill_moves_towards_a_top_down_pose():
     np.testing.assert_allclose(action.world_vector, [0.2, 0.0, -1.0], atol=1e-6)
     np.testing.assert_allclose(action.rotation_delta, 0.0, atol=1e-9)
     state["ee_position"] = [0.42, 0.0, 0.605]
+    assert skill.act(state, SCALES).gripper_closedness == -1.0, "there, but the fingers are still closed"
+    state["gripper"] = 0.04
     assert skill.act(state, SCALES) is None
+
+
+def test_the_pick_plan_goes_back_when_a_grasp_misses_and_terminates_only_holding_the_cube():
+    cube = np.array([0.5, 0.0, TABLE_HEIGHT + CUBE_SIZE / 2])
+
+    def up(z: float) -> np.ndarray:
+        return np.array([0.0, 0.0, z])
+
+    grasp = cube + up(0.008)
+
+    def state(ee, gripper: float, cube_at=cube) -> dict:
+        return {
+            "base": [0.0, 0.0, 0.0],
+            "ee_position": list(ee),
+            "ee_rotation": np.diag([-1.0, 1.0, -1.0]).tolist(),
+            "gripper": gripper,
+            "cubes": {"red": {"position": list(cube_at), "yaw": 0.0, "fingers": 0}},
+        }
+
+    expert = Expert([*pick_plan("red"), Terminate()], SCALES)
+    assert expert.act(state(cube + up(0.10), 0.04)).world_vector[2] < 0, "above the cube: down"
+    closing = [expert.act(state(grasp, 0.04)) for _ in range(3)]
+    assert all(a.gripper_closedness == 1.0 and not np.any(a.world_vector) for a in closing)
+    # The fingers closed on nothing: reopen at the cube instead of lifting (and terminating) empty-handed.
+    missed = expert.act(state(grasp, 0.0))
+    assert missed.mode == Mode.ARM and missed.gripper_closedness == -1.0 and expert.index == 1
+    for _ in range(3):
+        expert.act(state(grasp, 0.04))
+    lifting = expert.act(state(grasp, 0.02))
+    assert lifting.world_vector[2] > 0 and lifting.gripper_closedness == 1.0
+    # Up without the cube (it slipped out): back down to it, open, not terminate.
+    slipped = expert.act(state(grasp + up(0.06), 0.02))
+    assert slipped.mode == Mode.ARM and slipped.world_vector[2] < 0 and slipped.gripper_closedness == -1.0
+    for _ in range(3):
+        expert.act(state(grasp, 0.04))
+    expert.act(state(grasp, 0.02))
+    assert expert.act(state(grasp + up(0.12), 0.02, cube_at=cube + up(0.12))).mode == Mode.TERMINATE
 
 
 def test_grasp_heading_picks_the_nearest_face_pair():

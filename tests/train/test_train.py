@@ -1,5 +1,6 @@
 """rt-train on a tiny RT-1: the loss falls, checkpoints load as policies, resume is exact, padding is invisible."""
 
+import json
 import shutil
 
 import numpy as np
@@ -112,3 +113,25 @@ def test_the_rt1_dataset_augments_as_its_config_says(dataset_dir, tiny_config, a
     raw = WindowDataset(dataset_dir, tiny_config.time_steps)
     shifted = [not torch.equal(windows[i]["images"], raw[i]["images"]) for i in range(len(raw))]
     assert any(shifted) == (augmentation != "none")
+
+
+def test_init_with_a_model_config_fine_tunes_a_variant_of_the_trained_weights(
+    tmp_path, dataset_dir, tiny_config, tiny_config_file, capsys
+):
+    assert rt_train(_args(dataset_dir, tmp_path / "trained", tiny_config_file, 3)) == 0
+    variant = tmp_path / "variant.json"
+    variant.write_text(json.dumps({**tiny_config.to_dict(), "efficientnet_output_stride": 16}))
+    out = tmp_path / "finer"
+    # One step at a negligible learning rate: what is saved is the init weights, under the variant's config.
+    assert rt_train([*_args(dataset_dir, out, variant, 1, "--init", str(tmp_path / "trained")), "--lr", "1e-12"]) == 0
+    assert json.loads((out / "config.json").read_text())["efficientnet_output_stride"] == 16
+    trained, finer = load_file(tmp_path / "trained" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert finer.keys() == trained.keys()
+    # Batch-norm statistics move with the step's batch; the learned parameters stay put.
+    learned = [k for k in trained if "running_" not in k and "num_batches" not in k]
+    assert all(torch.allclose(finer[k], trained[k], atol=1e-6) for k in learned)
+
+    wider = tmp_path / "wider.json"
+    wider.write_text(json.dumps({**tiny_config.to_dict(), "token_dim": 64}))
+    assert rt_train(_args(dataset_dir, tmp_path / "bad", wider, 1, "--init", str(tmp_path / "trained"))) == 1
+    assert "its weights do not fit --model-config" in capsys.readouterr().err

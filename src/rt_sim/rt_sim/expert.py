@@ -30,8 +30,12 @@ if TYPE_CHECKING:
     from rt_policy_node.ros.robot_profile import RobotProfile
 
 State = dict[str, Any]
+Guard = Callable[[State], bool]
 # Top-down grasp: the tool's approach axis (z) points down; its closing axis (y) lies along the heading.
 TOP_DOWN = np.diag([-1.0, 1.0, -1.0])
+# Finger positions (state["gripper"]: 0 closed, 0.04 open): wide enough for a 4 cm cube, and closed past one.
+GRIPPER_OPEN = 0.03
+GRIPPER_EMPTY = 0.012
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,16 @@ def grasp_heading(state: State, colour: str) -> float:
 
 
 class Skill:
-    """One phase of a plan: `act` returns the next action, or None once the phase is complete."""
+    """One phase of a plan: `act` returns the next action, or None once the phase is complete.
+
+    `guard`, when given, says whether the phase still makes sense in a state (closing needs the fingers around
+    the cube, lifting a cube between them). When it fails, the expert goes back to the nearest earlier phase whose
+    guard holds, so a plan recovers from states it did not lead to itself: a learned policy's, under DAgger."""
+
+    guard: Guard | None = None
+
+    def holds(self, state: State) -> bool:
+        return self.guard is None or self.guard(state)
 
     def start(self, state: State) -> None:
         self.start_state = state
@@ -129,7 +142,8 @@ class DriveTo(Skill):
 
 
 class MoveGripper(Skill):
-    """Arm mode: move the tool centre point to a base_link position, top-down at a heading, gripper held."""
+    """Arm mode: move the tool centre point to a base_link position, top-down at a heading, gripper held.
+    With the gripper asked open (-1), the move is complete only once the fingers are open."""
 
     def __init__(
         self,
@@ -138,9 +152,11 @@ class MoveGripper(Skill):
         gripper: float,
         tolerance_m: float = 0.01,
         tolerance_rad: float = 0.06,
+        guard: Guard | None = None,
     ) -> None:
         self.target, self.heading, self.gripper = target, heading, gripper
         self.tolerance_m, self.tolerance_rad = tolerance_m, tolerance_rad
+        self.guard = guard
 
     def start(self, state: State) -> None:
         super().start(state)
@@ -150,7 +166,8 @@ class MoveGripper(Skill):
         error = self.target(state, self.start_state) - np.asarray(state["ee_position"])
         desired = rot_z(self.heading_rad) @ TOP_DOWN
         rotation_error = rotation_vector(desired @ np.asarray(state["ee_rotation"]).T)
-        if np.linalg.norm(error) < self.tolerance_m and np.linalg.norm(rotation_error) < self.tolerance_rad:
+        opened = self.gripper > 0 or state["gripper"] >= GRIPPER_OPEN
+        if np.linalg.norm(error) < self.tolerance_m and np.linalg.norm(rotation_error) < self.tolerance_rad and opened:
             return None
         return Action(
             mode=Mode.ARM,
@@ -165,8 +182,9 @@ class MoveGripper(Skill):
 class Grip(Skill):
     """Arm mode: hold still and open (-1) or close (+1) the gripper for `steps` control steps."""
 
-    def __init__(self, closedness: float, steps: int = 3) -> None:
+    def __init__(self, closedness: float, steps: int = 3, guard: Guard | None = None) -> None:
         self.closedness, self.steps = closedness, steps
+        self.guard = guard
 
     def start(self, state: State) -> None:
         super().start(state)
@@ -187,7 +205,8 @@ class Terminate(Skill):
 
 
 class Expert:
-    """Runs a plan of skills in order, one action per `act` call."""
+    """Runs a plan of skills in order, one action per `act` call, going back to an earlier skill when the current
+    one's guard fails."""
 
     def __init__(self, plan: list[Skill], scales: Scales) -> None:
         if not plan or not isinstance(plan[-1], Terminate):
@@ -201,8 +220,13 @@ class Expert:
         return type(self.plan[self.index]).__name__
 
     def act(self, state: State) -> Action:
-        while True:
+        # Each pass completes a skill or goes back from one; a plan that keeps doing so makes no progress.
+        for _ in range(4 * len(self.plan)):
             skill = self.plan[self.index]
+            if not skill.holds(state):
+                self.index = next((i for i in reversed(range(self.index)) if self.plan[i].holds(state)), 0)
+                self.started = False
+                continue
             if not self.started:
                 skill.start(state)
                 self.started = True
@@ -211,6 +235,7 @@ class Expert:
                 return action
             self.index += 1
             self.started = False
+        raise RuntimeError(f"the expert's plan makes no progress in this state (at {self.phase})")
 
 
 def perturb(action: Action, std: float, scales: Scales, rng: np.random.Generator) -> Action:
@@ -239,7 +264,10 @@ def perturb(action: Action, std: float, scales: Scales, rng: np.random.Generator
 
 
 def pick_plan(colour: str) -> list[Skill]:
-    """Top-down pick of a cube from the current base pose: above it, down, close, lift."""
+    """Top-down pick of a cube from the current base pose: above it, down, close, lift.
+
+    Guards send the plan back when the state says a phase failed: the gripper off the cube on the way down
+    goes back above it, fingers closed on nothing reopen where they are, a lift without the cube starts over."""
 
     def heading(state: State) -> float:
         return grasp_heading(state, colour)
@@ -253,9 +281,20 @@ def pick_plan(colour: str) -> list[Skill]:
     def lifted(state: State, start: State) -> np.ndarray:
         return np.asarray(start["ee_position"]) + np.array([0.0, 0.0, 0.12])
 
+    def over_cube(state: State) -> bool:
+        return bool(np.linalg.norm((at(state, state) - np.asarray(state["ee_position"]))[:2]) < 0.03)
+
+    def fingers_around_cube(state: State) -> bool:
+        near = np.linalg.norm(at(state, state) - np.asarray(state["ee_position"])) < 0.015
+        return bool(near and state["gripper"] > GRIPPER_EMPTY)
+
+    def holding(state: State) -> bool:
+        between = np.linalg.norm(cube_in_base(state, colour) - np.asarray(state["ee_position"])) < 0.025
+        return bool(between and state["gripper"] > GRIPPER_EMPTY)
+
     return [
         MoveGripper(above, heading, gripper=-1.0, tolerance_m=0.015),
-        MoveGripper(at, heading, gripper=-1.0, tolerance_m=0.008),
-        Grip(+1.0, steps=3),
-        MoveGripper(lifted, heading, gripper=+1.0, tolerance_m=0.02),
+        MoveGripper(at, heading, gripper=-1.0, tolerance_m=0.008, guard=over_cube),
+        Grip(+1.0, steps=3, guard=fingers_around_cube),
+        MoveGripper(lifted, heading, gripper=+1.0, tolerance_m=0.02, guard=holding),
     ]

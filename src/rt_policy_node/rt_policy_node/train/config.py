@@ -18,7 +18,8 @@ class TrainConfig:
     out: str
     policy: str = "rt1"
     preset: str = "rt1_small"
-    # A JSON model config (e.g. a preset's config.json, edited) used instead of `preset`.
+    # A JSON model config (e.g. a preset's config.json, edited) used instead of `preset`; with `init`, the config
+    # the init weights are put under (same parameter shapes: a new output stride, dropout or augmentation).
     model_config: str | None = None
     # A policy checkpoint to start from instead of a new model (RT-2: a directory written by rt2-init).
     init: str | None = None

@@ -82,7 +82,10 @@ def _rt1_loss(model: nn.Module, bare: RT1, batch: Batch) -> tuple[torch.Tensor, 
 
 
 def _rt2_build(config: TrainConfig) -> nn.Module:
-    raise ValueError("--policy rt2 starts from a checkpoint: give --init DIR (write an untrained one with rt2-init)")
+    raise ValueError(
+        "--policy rt2 starts from a checkpoint and keeps its config: give --init DIR (write an untrained one with"
+        " rt2-init) and no --model-config"
+    )
 
 
 def _rt2_load(path: Path) -> nn.Module:

@@ -133,6 +133,26 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> nn.Module:
             dist.destroy_process_group()
 
 
+def _initial_model(recipe: Recipe, config: TrainConfig, checkpoint: Path | None) -> nn.Module:
+    """The model to train: the resumed checkpoint's, `--init`'s, or a new one. `--init` with `--model-config`
+    puts the init weights under another config whose parameters have the same shapes (an output stride, dropout,
+    augmentation or label smoothing of its own), to fine-tune a variant of a trained model."""
+    if checkpoint is not None:
+        return recipe.load_model(checkpoint)
+    if not config.init:
+        return recipe.build_model(config)
+    model = recipe.load_model(Path(config.init))
+    if not config.model_config:
+        return model
+    variant = recipe.build_model(config)
+    try:
+        variant.load_state_dict(model.state_dict())
+    except RuntimeError as err:
+        message = f"--init {config.init}: its weights do not fit --model-config {config.model_config}: {err}"
+        raise ValueError(message) from err
+    return variant
+
+
 def _train(config: TrainConfig, resume: str | Path | None, proc: Process) -> nn.Module:
     out = Path(config.out)
     recipe = RECIPES[config.policy]
@@ -144,8 +164,7 @@ def _train(config: TrainConfig, resume: str | Path | None, proc: Process) -> nn.
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
-    start = checkpoint or config.init
-    model = recipe.load_model(Path(start)) if start else recipe.build_model(config)
+    model = _initial_model(recipe, config, checkpoint)
     model.to(proc.device).train()
     dataset = recipe.make_dataset(config, model)
     loader, sampler = _make_loader(recipe, config, dataset, model, proc)
@@ -251,7 +270,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None]:
     parser.add_argument("--out", required=True, help="run directory: checkpoints, log, final policy")
     parser.add_argument("--policy", default=defaults.policy, choices=sorted(RECIPES))
     parser.add_argument("--preset", default=defaults.preset, help=f"model preset (default: {defaults.preset})")
-    parser.add_argument("--model-config", help="JSON model config to use instead of --preset")
+    parser.add_argument(
+        "--model-config",
+        help="JSON model config to use instead of --preset; with --init, the init weights under this config",
+    )
     parser.add_argument(
         "--init", metavar="DIR", help="policy checkpoint to start from instead of a new model (RT-2: from rt2-init)"
     )
