@@ -281,11 +281,14 @@ def pick_plan(colour: str) -> list[Skill]:
     def lifted(state: State, start: State) -> np.ndarray:
         return np.asarray(start["ee_position"]) + np.array([0.0, 0.0, 0.12])
 
+    def off_grasp_point(state: State) -> np.ndarray:
+        return at(state, state) - np.asarray(state["ee_position"])
+
     def over_cube(state: State) -> bool:
-        return bool(np.linalg.norm((at(state, state) - np.asarray(state["ee_position"]))[:2]) < 0.03)
+        return bool(np.linalg.norm(off_grasp_point(state)[:2]) < 0.03)
 
     def fingers_around_cube(state: State) -> bool:
-        near = np.linalg.norm(at(state, state) - np.asarray(state["ee_position"])) < 0.015
+        near = np.linalg.norm(off_grasp_point(state)) < 0.015
         return bool(near and state["gripper"] > GRIPPER_EMPTY)
 
     def holding(state: State) -> bool:
