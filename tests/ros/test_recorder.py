@@ -188,34 +188,6 @@ def test_actions_that_overtake_their_instruction_open_the_episode_with_it(probe,
     assert [a.mode for a in read_bag(episode)["/rt/action"]] == [RTAction.ARM, RTAction.ARM, RTAction.TERMINATE]
 
 
-def test_the_newest_state_before_an_instruction_opens_its_episode(recorder):
-    """A policy acts on the newest frame it has, which may predate the instruction: that frame is the first step's."""
-    _, out, saved, pubs = recorder()
-    stamps = [time.time_ns() + i * 10_000_000 for i in range(3)]
-    for i, stamp in enumerate(stamps):
-        pubs["image"].publish(image(stamp, 64, 48))
-        pubs["joints"].publish(JointState(name=["arm_joint_1"], position=[i * 0.1]))
-    pubs["action"].publish(action_to_msg(Action(mode=Mode.TERMINATE)))  # the end of an earlier episode
-    time.sleep(0.5)
-    pubs["instruction"].publish(String(data="wave"))
-    time.sleep(0.3)
-    for mode in (Mode.ARM, Mode.TERMINATE):
-        pubs["action"].publish(action_to_msg(Action(mode=mode), instruction="wave"))
-    wait_for(lambda: saved, timeout=30, what="the episode to be saved")
-    time.sleep(2.5)  # older than HOLD_S: a state that old is no observation of the next episode
-    pubs["instruction"].publish(String(data="wave again"))
-    time.sleep(0.3)
-    pubs["action"].publish(action_to_msg(Action(mode=Mode.TERMINATE), instruction="wave again"))
-    wait_for(lambda: len(saved) == 2, timeout=30, what="the second episode to be saved")
-
-    first, second = (read_bag(path) for path in list_episodes(out))
-    frames = first["/camera/image_raw"]
-    assert [(f.header.stamp.sec * 1_000_000_000 + f.header.stamp.nanosec) for f in frames] == stamps[-1:]
-    assert [list(m.position) for m in first["/joint_states"]] == [[pytest.approx(0.2)]]
-    assert [a.mode for a in first["/rt/action"]] == [RTAction.ARM, RTAction.TERMINATE]
-    assert set(second) == {"/rt/instruction", "/rt/action"}
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_mid_episode_closes_the_bag_properly(recorder, sig):
     node, out, _, pubs = recorder()

@@ -2,8 +2,7 @@
 
 Publishes camera/image_raw (+ camera/camera_info), joint_states, odom, /clock and sim/success; follows
 cmd_vel and the arm and gripper controllers' JointTrajectory topics. Services: sim/reset (std_srvs/Trigger:
-resets to the `task`, `seed` and optional `colour` parameters, which callers set beforehand, and publishes
-the new scene's frame and joint states before it answers) and
+resets to the `task`, `seed` and optional `colour` parameters, which callers set beforehand) and
 sim/task_state (Trigger, privileged state and success as JSON in `message`).
 
 Time: sim time on /clock. `real_time_factor` > 0 paces the simulation against the wall clock; 0 runs in
@@ -53,8 +52,6 @@ WARN_THROTTLE_S = 5.0
 CLOCK_REPEAT_S = 0.05
 # In real-time pacing, a lag beyond this (wall s) is dropped rather than caught up in a burst.
 MAX_PACING_LAG_S = 0.25
-# How long sim/reset waits (wall s) for the physics thread to publish the new scene before it answers anyway.
-RESET_OBSERVATION_TIMEOUT_S = 2.0
 
 
 def trajectory_from_msg(msg: JointTrajectoryMsg) -> JointTrajectory:
@@ -176,8 +173,6 @@ class SimNode(Node):
         self.cmd_vel_step: int | None = None  # physics step of the newest cmd_vel while the base is moving
         self.camera_stamp = 0.0
         self.success = False
-        # sim/reset asks the physics thread, which owns the GL context, to publish the new scene.
-        self.observation_wanted, self.observed = threading.Event(), threading.Event()
         self.reset(*self.episode_parameters())
 
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
@@ -236,11 +231,6 @@ class SimNode(Node):
             response.success, response.message = False, str(err)
             return response
         self.get_logger().info(f"reset: task {task}, seed {seed}: {episode.instruction!r}")
-        # Observed before the answer, so whoever acts after the reset never sees the previous episode's scene.
-        self.observed.clear()
-        self.observation_wanted.set()
-        if not self.observed.wait(RESET_OBSERVATION_TIMEOUT_S):
-            self.get_logger().warning("sim/reset answers before a frame of the new scene was published")
         response.success = True
         response.message = json.dumps(episode.as_json())
         return response
@@ -346,7 +336,6 @@ class SimNode(Node):
         self.publish_camera()
         self.publish_clock()
         while rclpy.ok():
-            self._publish_wanted_observation()
             with self.lock:
                 self.sim.step(CLOCK_STEPS)
                 self.steps += CLOCK_STEPS
@@ -374,14 +363,6 @@ class SimNode(Node):
                     continue
                 rate = 1.0
             pace_wall, pace_steps = self._pace(rate, pace_wall, pace_steps)
-
-    def _publish_wanted_observation(self) -> None:
-        """Joint states and a camera frame now, where sim/reset asked for them (physics thread)."""
-        if self.observation_wanted.is_set():
-            self.observation_wanted.clear()
-            self.publish_joint_states()
-            self.publish_camera()
-            self.observed.set()
 
     def _expire_cmd_vel(self) -> None:
         """Like a base controller's command timeout: a stale cmd_vel stops the base (call with the lock held)."""
@@ -414,7 +395,6 @@ class SimNode(Node):
                         lockstep.handled = lockstep.actions
                         return False
                     lockstep.condition.wait(min(remaining, CLOCK_REPEAT_S))
-                    self._publish_wanted_observation()
                     self.publish_clock()
             lockstep.handled = lockstep.actions
             return lockstep.mode != Mode.TERMINATE

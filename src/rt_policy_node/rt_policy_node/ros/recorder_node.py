@@ -8,10 +8,7 @@ record`. The layout on disk is described in `rt_policy_node.data.bag_io`.
 
 Topics are not ordered with each other: an instruction can arrive after the first action it caused (a
 late-discovered publisher, a resent packet). So messages heard between episodes are held back, and those
-published at or after the instruction (by their DDS source timestamps) open the episode with it. A policy
-also acts on the newest camera frame it has, which may predate the instruction: the newest message of each
-`state_topics` topic published before the instruction (within HOLD_S) opens the episode too, so the first
-action keeps its observation.
+published at or after the instruction (by their DDS source timestamps) open the episode with it.
 
 The open bag goes to the OS every `flush_period_s`, so a SIGKILL, OOM kill or crash loses about that much at
 most (`fsync: true` extends that to a power cut); at start-up the recorder recovers the episodes such a kill
@@ -65,19 +62,15 @@ DEFAULT_TOPICS = [
     "gripper_controller/joint_trajectory",
     "sim/success",
 ]
-DEFAULT_STATE_TOPICS = ["camera/image_raw", "joint_states", "odom"]
-# Per state topic, how many recent messages are kept to find the newest one published before an instruction.
-STATE_HISTORY = 16
 INSTRUCTION_TYPE = "std_msgs/msg/String"
 ACTION_TYPE = "rt_msgs/msg/RTAction"
 DISCOVERY_PERIOD_S = 0.5
-# How long a message heard between episodes may wait for a late instruction that it followed, and how old a
-# state message may be to open the next episode.
+# How long a message heard between episodes may wait for a late instruction that it followed.
 HOLD_S = 2.0
 
 
 class Heard(NamedTuple):
-    """A message heard while no episode was open, or the latest on a state topic."""
+    """A message heard while no episode was open."""
 
     published_ns: int  # DDS source timestamp (0 where the middleware gives none)
     steady_ns: int
@@ -114,13 +107,6 @@ class EpisodeRecorder(Node):
             declare(self, "output_dir", "episodes", "Directory episodes are written into", read_only=True)
         ).expanduser()
         topics = declare(self, "topics", DEFAULT_TOPICS, "Topics to record (relative names remap)", read_only=True)
-        state_topics = declare(
-            self,
-            "state_topics",
-            DEFAULT_STATE_TOPICS,
-            "Recorded topics whose newest message before an instruction opens its episode (what the policy saw)",
-            read_only=True,
-        )
         declare(self, "episode_timeout_s", 300.0, "An episode longer than this is closed (0: never)", low=0.0, high=1e6)
         self.max_instruction_length = declare(
             self,
@@ -160,11 +146,6 @@ class EpisodeRecorder(Node):
         self.pending = set(self.recorded)
         self.subscriptions_by_topic: dict[str, Subscription] = {}
         self.between: deque[Heard] = deque(maxlen=self.depth)  # the last HOLD_S of messages between episodes
-        self.recent_state = {
-            name: deque(maxlen=STATE_HISTORY)
-            for name in (self.resolve_topic_name(t) for t in state_topics)
-            if name in self.recorded
-        }
 
         self.instruction_topic = self.resolve_topic_name("rt/instruction")
         self.action_topic = self.resolve_topic_name("rt/action")
@@ -244,30 +225,17 @@ class EpisodeRecorder(Node):
             self.between.clear()
             start = min([now, *(m.received_ns for m in early)])
             self.open_episode(instruction, start)
-            for m in self.state_before(published):
-                self.record(m.topic, m.msgtype, m.received_ns, m.data)
             self.record(topic, msgtype, start, data)
             for m in early:
                 self.record(m.topic, m.msgtype, m.received_ns, m.data)
-            return
-        heard = Heard(info["source_timestamp"], time.monotonic_ns(), topic, msgtype, now, data)
-        if topic in self.recent_state:
-            self.recent_state[topic].append(heard)
-        if self.episode is not None:
+        elif self.episode is None:
+            if topic in self.recorded:
+                steady = time.monotonic_ns()
+                while self.between and self.between[0].steady_ns < steady - HOLD_S * 1e9:
+                    self.between.popleft()
+                self.between.append(Heard(info["source_timestamp"], steady, topic, msgtype, now, data))
+        else:
             self.record(topic, msgtype, now, data)
-        elif topic in self.recorded:
-            while self.between and self.between[0].steady_ns < heard.steady_ns - HOLD_S * 1e9:
-                self.between.popleft()
-            self.between.append(heard)
-
-    def state_before(self, published_ns: int) -> list[Heard]:
-        """The newest message of each state topic published before `published_ns` (0: any) and under HOLD_S old."""
-        oldest = time.monotonic_ns() - HOLD_S * 1e9
-        newest = []
-        for recent in self.recent_state.values():
-            before = [m for m in recent if not (published_ns and m.published_ns >= published_ns)]
-            newest.extend(m for m in before[-1:] if m.steady_ns >= oldest)
-        return newest
 
     def record(self, topic: str, msgtype: str, received_ns: int, data: bytes) -> None:
         """Writes one message into the open episode, which a TERMINATE action closes."""
