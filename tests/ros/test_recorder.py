@@ -188,6 +188,26 @@ def test_actions_that_overtake_their_instruction_open_the_episode_with_it(probe,
     assert [a.mode for a in read_bag(episode)["/rt/action"]] == [RTAction.ARM, RTAction.ARM, RTAction.TERMINATE]
 
 
+def test_a_flood_of_state_messages_keeps_the_actions_held_for_a_late_instruction(probe, recorder):
+    """More joint states than `queue_depth` between the first actions and their late instruction: each topic is
+    held on its own, so the actions still open the episode."""
+    _, out, saved, pubs = recorder(queue_depth=50)
+    speaker = subprocess.Popen([sys.executable, str(SAY_LATE), "flooded"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert speaker.stdout.readline().strip() == "sent"
+        for _ in range(2):
+            pubs["action"].publish(action_to_msg(Action(mode=Mode.ARM), instruction="flooded"))
+        for i in range(150):
+            pubs["joints"].publish(JointState(name=["arm_joint_1"], position=[i * 0.01]))
+        pubs["action"].publish(action_to_msg(Action(mode=Mode.TERMINATE), instruction="flooded"))
+        wait_for(lambda: saved, timeout=30, what="the episode to be saved")
+    finally:
+        speaker.wait(timeout=30)
+    (episode,) = list_episodes(out)
+    assert read_episode(episode).instruction == "flooded"
+    assert [a.mode for a in read_bag(episode)["/rt/action"]] == [RTAction.ARM, RTAction.ARM, RTAction.TERMINATE]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_mid_episode_closes_the_bag_properly(recorder, sig):
     node, out, _, pubs = recorder()

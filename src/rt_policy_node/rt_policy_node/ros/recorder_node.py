@@ -7,8 +7,9 @@ subscribed once a publisher appears, with the publishers' reliability and durabi
 record`. The layout on disk is described in `rt_policy_node.data.bag_io`.
 
 Topics are not ordered with each other: an instruction can arrive after the first action it caused (a
-late-discovered publisher, a resent packet). So messages heard between episodes are held back, and those
-published at or after the instruction (by their DDS source timestamps) open the episode with it.
+late-discovered publisher, a resent packet). So messages heard between episodes are held back for HOLD_S,
+each topic in its own queue (a flood of joint states must not push out the actions), and those published at
+or after the instruction (by their DDS source timestamps) open the episode with it.
 
 The open bag goes to the OS every `flush_period_s`, so a SIGKILL, OOM kill or crash loses about that much at
 most (`fsync: true` extends that to a power cut); at start-up the recorder recovers the episodes such a kill
@@ -65,8 +66,9 @@ DEFAULT_TOPICS = [
 INSTRUCTION_TYPE = "std_msgs/msg/String"
 ACTION_TYPE = "rt_msgs/msg/RTAction"
 DISCOVERY_PERIOD_S = 0.5
-# How long a message heard between episodes may wait for a late instruction that it followed.
-HOLD_S = 2.0
+# How long a message heard between episodes may wait for a late instruction that it followed: longer than a
+# reliable resend after a lost packet (Fast DDS heartbeats every 3 s).
+HOLD_S = 5.0
 
 
 class Heard(NamedTuple):
@@ -121,7 +123,7 @@ class EpisodeRecorder(Node):
             self,
             "queue_depth",
             200,
-            "Subscription queue per topic: how far writing may lag",
+            "Per topic: the subscription queue (how far writing may lag) and what is held for a late instruction",
             low=1,
             high=100_000,
             read_only=True,
@@ -145,7 +147,7 @@ class EpisodeRecorder(Node):
         self.recorded = {self.resolve_topic_name(t) for t in topics}
         self.pending = set(self.recorded)
         self.subscriptions_by_topic: dict[str, Subscription] = {}
-        self.between: deque[Heard] = deque(maxlen=self.depth)  # the last HOLD_S of messages between episodes
+        self.between: dict[str, deque[Heard]] = {}  # per topic, the last HOLD_S of messages between episodes
 
         self.instruction_topic = self.resolve_topic_name("rt/instruction")
         self.action_topic = self.resolve_topic_name("rt/action")
@@ -221,7 +223,8 @@ class EpisodeRecorder(Node):
                 return
             self.close_episode("new_instruction")
             published = info["source_timestamp"]
-            early = [m for m in self.between if published and m.published_ns >= published]
+            heard = sorted((m for held in self.between.values() for m in held), key=lambda m: m.steady_ns)
+            early = [m for m in heard if published and m.published_ns >= published]
             self.between.clear()
             start = min([now, *(m.received_ns for m in early)])
             self.open_episode(instruction, start)
@@ -231,9 +234,10 @@ class EpisodeRecorder(Node):
         elif self.episode is None:
             if topic in self.recorded:
                 steady = time.monotonic_ns()
-                while self.between and self.between[0].steady_ns < steady - HOLD_S * 1e9:
-                    self.between.popleft()
-                self.between.append(Heard(info["source_timestamp"], steady, topic, msgtype, now, data))
+                held = self.between.setdefault(topic, deque(maxlen=self.depth))
+                while held and held[0].steady_ns < steady - HOLD_S * 1e9:
+                    held.popleft()
+                held.append(Heard(info["source_timestamp"], steady, topic, msgtype, now, data))
         else:
             self.record(topic, msgtype, now, data)
 
