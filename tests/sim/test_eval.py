@@ -12,6 +12,7 @@ import pytest
 
 from rt_policy_node.data.bag_io import list_episodes, read_episode
 from rt_sim.evaluate import wilson_interval
+from rt_sim.tasks import make_task
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "rt1_sim"
 needs_rt_eval = pytest.mark.skipif(shutil.which("rt-eval") is None, reason="rt_sim is not built")
@@ -43,6 +44,8 @@ def test_expert_reference_run_writes_results_plot_video_and_marked_bags(tmp_path
     assert 0.0 < summary["success_ci95"][0] < 1.0 and summary["mean_steps"] > 1
     assert summary["mean_inference_ms"] == 0.0 and summary["wrong_colour_rate"] == 0.0
     assert [e["seed"] for e in results["episodes"]] == [100000, 100001]
+    layout = make_task("drive_to_marker").episode(100001).as_json()["layout"]
+    assert results["episodes"][1]["layout"] == json.loads(json.dumps(layout))
 
     bags = list_episodes(tmp_path / "episodes")
     assert [b.name for b in bags] == [e["directory"] for e in results["episodes"]]

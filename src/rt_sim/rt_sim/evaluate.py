@@ -10,7 +10,8 @@ disjoint from collection seeds (the shipped model's data used 0-59 and 1000-1059
 controller's TERMINATE or the task's step budget; it succeeds when it terminated and the task's success
 holds in sim/task_state's privileged state. Writes `<out>/results.json` (per task: success rate with a 95%
 Wilson interval, mean steps, mean inference ms, wrong-colour rate for pick_cube and drive_to_marker; every
-episode), `<out>/success.png` and `<out>/episodes.mp4` (the first `--video` episodes of each task, from their bags).
+episode with its layout), `<out>/success.png` and `<out>/episodes.mp4` (the first `--video` episodes of each
+task, from their bags).
 """
 
 from __future__ import annotations
@@ -71,13 +72,15 @@ def wrong_colours(task: str, state: dict[str, Any], params: dict[str, Any]) -> l
 
 
 def episode_record(task: str, seed: int, result: EpisodeResult) -> dict[str, Any]:
-    """One episode as it goes into results.json and the recorded bag's sidecar."""
+    """One episode as it goes into results.json and the recorded bag's sidecar; the layout (where the base and
+    every object started) is there to find what the failed episodes have in common."""
     params = result.episode["params"]
     return {
         "task": task,
         "seed": seed,
         "instruction": result.episode["instruction"],
         "params": params,
+        "layout": result.episode["layout"],
         "success": bool(result.terminated and result.state["success"]),
         "task_success_at_end": bool(result.state["success"]),
         "terminated": result.terminated,
