@@ -82,6 +82,12 @@ class Heard(NamedTuple):
     data: bytes
 
 
+def drop_expired(held: deque[Heard], steady_ns: int) -> None:
+    """Drops the held messages heard more than HOLD_S before `steady_ns` (oldest first)."""
+    while held and held[0].steady_ns < steady_ns - HOLD_S * 1e9:
+        held.popleft()
+
+
 def message_class(type_name: str) -> type:
     """'pkg/msg/Type' -> the generated Python class."""
     package, kind, name = type_name.split("/")
@@ -223,6 +229,9 @@ class EpisodeRecorder(Node):
                 return
             self.close_episode("new_instruction")
             published = info["source_timestamp"]
+            steady = time.monotonic_ns()
+            for held in self.between.values():  # a quiet topic's queue was last pruned when it last heard one
+                drop_expired(held, steady)
             heard = sorted((m for held in self.between.values() for m in held), key=lambda m: m.steady_ns)
             early = [m for m in heard if published and m.published_ns >= published]
             self.between.clear()
@@ -235,8 +244,7 @@ class EpisodeRecorder(Node):
             if topic in self.recorded:
                 steady = time.monotonic_ns()
                 held = self.between.setdefault(topic, deque(maxlen=self.depth))
-                while held and held[0].steady_ns < steady - HOLD_S * 1e9:
-                    held.popleft()
+                drop_expired(held, steady)
                 held.append(Heard(info["source_timestamp"], steady, topic, msgtype, now, data))
         else:
             self.record(topic, msgtype, now, data)
