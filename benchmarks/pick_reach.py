@@ -7,7 +7,9 @@ recorded joint_states, in the base frame the recorded base joints give) is compa
 cube, whatever the grasp then did; one near another cube is a reach of the wrong one; the rest reached no cube.
 It tells a policy that cannot find the asked cube from one that finds it and grasps imprecisely, which the
 success rate alone does not. For scale: the expert closes within 5 mm of the cube's start; a policy's grasps that
-held closed up to ~30 mm off it (the fingers open 80 mm wide).
+held closed up to ~30 mm off it (the fingers open 80 mm wide). It also gives how far the fingers' closing axis was
+turned from the nearest pair of the asked cube's faces (the expert turns the wrist to 0 degrees; at 45 the fingers
+meet the cube's edges).
 
 Run: scripts/with_env.sh python benchmarks/pick_reach.py EVAL_DIR [--near-mm 40]
 (EVAL_DIR from `rt-eval --task pick_cube --out EVAL_DIR`.)
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 from rt_policy_node.ros.kinematics import ArmKinematics
+from rt_sim.expert import grasp_heading
 from rt_sim.geometry import world_to_base
 from rt_sim.robot_model import ARM_JOINTS, BASE_JOINTS, urdf_path
 from rt_sim.tasks import make_task
@@ -43,6 +47,14 @@ def first_close(bag: Path) -> dict[str, float] | None:
     return None
 
 
+def heading_error_deg(tool_rotation: np.ndarray, base_yaw: float, cube_yaw: float) -> float:
+    """Degrees between the tool's closing axis (its y) and the nearest top-down grasp heading of a cube, in -45..45."""
+    closing_axis = tool_rotation[:, 1]
+    tool_heading = math.atan2(closing_axis[1], closing_axis[0])
+    grasp = grasp_heading({"base": (0.0, 0.0, base_yaw), "cubes": {"cube": {"yaw": cube_yaw}}}, "cube")
+    return math.degrees((tool_heading - grasp + math.pi / 4) % (math.pi / 2) - math.pi / 4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("eval_dir", type=Path, help="an rt-eval --out directory with pick_cube episodes")
@@ -52,7 +64,7 @@ def main() -> None:
     task = make_task("pick_cube")
     kinematics = ArmKinematics(urdf_path(), ARM_JOINTS, "base_link", "ee_link")
     outcomes: Counter[str] = Counter()
-    reached_mm = []
+    reached_mm, heading_deg = [], []
     for sidecar in sorted(args.eval_dir.glob("episodes/*/episode.json")):
         extra = json.loads(sidecar.read_text())["extra"]
         if extra.get("task") != "pick_cube":
@@ -64,8 +76,11 @@ def main() -> None:
             print(f"seed {extra['seed']} {asked}: never closed the gripper")
             continue
         base = [joints[name] for name in BASE_JOINTS]
-        tcp = kinematics.fk(np.array([joints[name] for name in ARM_JOINTS])).translation
+        pose = kinematics.fk(np.array([joints[name] for name in ARM_JOINTS]))
+        tcp = pose.translation
         cubes = task.episode(extra["seed"]).layout.cubes
+        heading = heading_error_deg(pose.rotation, base[2], cubes[asked][2])
+        heading_deg.append(abs(heading))
         distance_mm = {
             colour: 1000 * float(np.linalg.norm(world_to_base(base, (x, y))[:2] - tcp[:2]))
             for colour, (x, y, _) in cubes.items()
@@ -81,7 +96,8 @@ def main() -> None:
         outcomes[outcome] += 1
         print(
             f"seed {extra['seed']} {asked}: closed {outcome}, {distance_mm[asked]:.0f} mm from the {asked} cube "
-            f"(nearest: {nearest}, {distance_mm[nearest]:.0f} mm); success {extra['success']}"
+            f"(nearest: {nearest}, {distance_mm[nearest]:.0f} mm), wrist {heading:+.0f} deg off its faces; "
+            f"success {extra['success']}"
         )
     total = sum(outcomes.values())
     if not total:
@@ -90,6 +106,7 @@ def main() -> None:
     print(f"first close: {summary}")
     if reached_mm:
         print(f"at the asked cube: median {np.median(reached_mm):.0f} mm from its start")
+    print(f"wrist at the first close: median {np.median(heading_deg):.0f} deg off the asked cube's faces")
 
 
 if __name__ == "__main__":
