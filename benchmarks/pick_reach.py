@@ -7,9 +7,9 @@ recorded joint_states, in the base frame the recorded base joints give) is compa
 cube, whatever the grasp then did; one near another cube is a reach of the wrong one; the rest reached no cube.
 It tells a policy that cannot find the asked cube from one that finds it and grasps imprecisely, which the
 success rate alone does not. For scale: the expert closes within 5 mm of the cube's start; a policy's grasps that
-held closed up to ~30 mm off it (the fingers open 80 mm wide). It also gives how far the fingers' closing axis was
-turned from the nearest pair of the asked cube's faces (the expert turns the wrist to 0 degrees; at 45 the fingers
-meet the cube's edges).
+held closed up to ~30 mm off it (the fingers open 80 mm wide). It also gives how high above the cube's centre the
+fingers closed (the expert: about 12 mm) and how far their closing axis was turned from the nearest pair of the
+asked cube's faces (the expert turns the wrist to 0 degrees; at 45 the fingers meet the cube's edges).
 
 Run: scripts/with_env.sh python benchmarks/pick_reach.py EVAL_DIR [--near-mm 40]
 (EVAL_DIR from `rt-eval --task pick_cube --out EVAL_DIR`.)
@@ -30,6 +30,7 @@ from rt_policy_node.ros.kinematics import ArmKinematics
 from rt_sim.expert import grasp_heading
 from rt_sim.geometry import world_to_base
 from rt_sim.robot_model import ARM_JOINTS, BASE_JOINTS, urdf_path
+from rt_sim.scene import CUBE_SIZE, TABLE_HEIGHT
 from rt_sim.tasks import make_task
 
 
@@ -64,7 +65,7 @@ def main() -> None:
     task = make_task("pick_cube")
     kinematics = ArmKinematics(urdf_path(), ARM_JOINTS, "base_link", "ee_link")
     outcomes: Counter[str] = Counter()
-    reached_mm, heading_deg = [], []
+    reached_mm, height_mm, heading_deg = [], [], []
     for sidecar in sorted(args.eval_dir.glob("episodes/*/episode.json")):
         extra = json.loads(sidecar.read_text())["extra"]
         if extra.get("task") != "pick_cube":
@@ -81,6 +82,8 @@ def main() -> None:
         cubes = task.episode(extra["seed"]).layout.cubes
         heading = heading_error_deg(pose.rotation, base[2], cubes[asked][2])
         heading_deg.append(abs(heading))
+        height = 1000 * (tcp[2] - (TABLE_HEIGHT + CUBE_SIZE / 2))
+        height_mm.append(height)
         distance_mm = {
             colour: 1000 * float(np.linalg.norm(world_to_base(base, (x, y))[:2] - tcp[:2]))
             for colour, (x, y, _) in cubes.items()
@@ -96,7 +99,8 @@ def main() -> None:
         outcomes[outcome] += 1
         print(
             f"seed {extra['seed']} {asked}: closed {outcome}, {distance_mm[asked]:.0f} mm from the {asked} cube "
-            f"(nearest: {nearest}, {distance_mm[nearest]:.0f} mm), wrist {heading:+.0f} deg off its faces; "
+            f"(nearest: {nearest}, {distance_mm[nearest]:.0f} mm), {height:.0f} mm above its centre, "
+            f"wrist {heading:+.0f} deg off its faces; "
             f"success {extra['success']}"
         )
     total = sum(outcomes.values())
@@ -106,6 +110,7 @@ def main() -> None:
     print(f"first close: {summary}")
     if reached_mm:
         print(f"at the asked cube: median {np.median(reached_mm):.0f} mm from its start")
+    print(f"fingers at the first close: median {np.median(height_mm):.0f} mm above the asked cube's centre")
     print(f"wrist at the first close: median {np.median(heading_deg):.0f} deg off the asked cube's faces")
 
 
