@@ -46,6 +46,10 @@ STARTUP_TIMEOUT_S = 90.0
 SIDECAR_TIMEOUT_S = 20.0
 SHUTDOWN_GRACE_S = 10.0
 INSTRUCTION_ACK_TIMEOUT_S = 10.0
+# The ready checks see the graph as the runner sees it; other pairs (the controller's rt/action writer and the
+# recorder's reader) may not have matched yet. Fast DDS re-announces every participant every 3 s, so after one
+# such period every pair has; before it, a loaded machine lost the first episode's first actions from its bag.
+DISCOVERY_SETTLE_S = 3.5
 
 
 @dataclass
@@ -298,8 +302,8 @@ class EpisodeRunner(Node):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not ready after {STARTUP_TIMEOUT_S} s: waiting for {', '.join(waiting)}")
             self.spin_for(0.2)
-        # Discovery is not yet delivery: let the first joint_states and /clock messages through.
-        self.spin_for(1.0)
+        # Discovery is not yet delivery: let every pair of nodes match, and the first joint_states and /clock through.
+        self.spin_for(DISCOVERY_SETTLE_S)
 
     def run_episode(self, task: str, seed: int, max_steps: int, colour: str = "") -> EpisodeResult:
         """One episode from reset to TERMINATE or `max_steps` actions (or their wall-clock allowance).
