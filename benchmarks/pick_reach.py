@@ -100,8 +100,7 @@ def main() -> None:
         print(
             f"seed {extra['seed']} {asked}: closed {outcome}, {distance_mm[asked]:.0f} mm from the {asked} cube "
             f"(nearest: {nearest}, {distance_mm[nearest]:.0f} mm), {height:.0f} mm above its centre, "
-            f"wrist {heading:+.0f} deg off its faces; "
-            f"success {extra['success']}"
+            f"wrist {heading:+.0f} deg off its faces; success {extra['success']}"
         )
     total = sum(outcomes.values())
     if not total:
@@ -110,8 +109,9 @@ def main() -> None:
     print(f"first close: {summary}")
     if reached_mm:
         print(f"at the asked cube: median {np.median(reached_mm):.0f} mm from its start")
-    print(f"fingers at the first close: median {np.median(height_mm):.0f} mm above the asked cube's centre")
-    print(f"wrist at the first close: median {np.median(heading_deg):.0f} deg off the asked cube's faces")
+    if height_mm:
+        print(f"fingers at the first close: median {np.median(height_mm):.0f} mm above the asked cube's centre")
+        print(f"wrist at the first close: median {np.median(heading_deg):.0f} deg off the asked cube's faces")
 
 
 if __name__ == "__main__":
