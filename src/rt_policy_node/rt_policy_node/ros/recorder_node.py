@@ -82,12 +82,6 @@ class Heard(NamedTuple):
     data: bytes
 
 
-def drop_expired(held: deque[Heard], steady_ns: int) -> None:
-    """Drops the held messages heard more than HOLD_S before `steady_ns` (oldest first)."""
-    while held and held[0].steady_ns < steady_ns - HOLD_S * 1e9:
-        held.popleft()
-
-
 def message_class(type_name: str) -> type:
     """'pkg/msg/Type' -> the generated Python class."""
     package, kind, name = type_name.split("/")
@@ -153,7 +147,7 @@ class EpisodeRecorder(Node):
         self.recorded = {self.resolve_topic_name(t) for t in topics}
         self.pending = set(self.recorded)
         self.subscriptions_by_topic: dict[str, Subscription] = {}
-        self.between: dict[str, deque[Heard]] = {}  # per topic, the last HOLD_S of messages between episodes
+        self.between: dict[str, deque[Heard]] = {}  # per topic, the last messages between episodes
 
         self.instruction_topic = self.resolve_topic_name("rt/instruction")
         self.action_topic = self.resolve_topic_name("rt/action")
@@ -229,10 +223,9 @@ class EpisodeRecorder(Node):
                 return
             self.close_episode("new_instruction")
             published = info["source_timestamp"]
-            steady = time.monotonic_ns()
-            for held in self.between.values():  # a quiet topic's queue was last pruned when it last heard one
-                drop_expired(held, steady)
-            heard = sorted((m for held in self.between.values() for m in held), key=lambda m: m.steady_ns)
+            since = time.monotonic_ns() - HOLD_S * 1e9
+            held = (m for queue in self.between.values() for m in queue if m.steady_ns >= since)
+            heard = sorted(held, key=lambda m: m.steady_ns)
             early = [m for m in heard if published and m.published_ns >= published]
             self.between.clear()
             start = min([now, *(m.received_ns for m in early)])
@@ -242,10 +235,8 @@ class EpisodeRecorder(Node):
                 self.record(m.topic, m.msgtype, m.received_ns, m.data)
         elif self.episode is None:
             if topic in self.recorded:
-                steady = time.monotonic_ns()
-                held = self.between.setdefault(topic, deque(maxlen=self.depth))
-                drop_expired(held, steady)
-                held.append(Heard(info["source_timestamp"], steady, topic, msgtype, now, data))
+                queue = self.between.setdefault(topic, deque(maxlen=self.depth))
+                queue.append(Heard(info["source_timestamp"], time.monotonic_ns(), topic, msgtype, now, data))
         else:
             self.record(topic, msgtype, now, data)
 
