@@ -50,6 +50,8 @@ CLOCK_RATE_HZ = PHYSICS_RATE_HZ // CLOCK_STEPS
 WARN_THROTTLE_S = 5.0
 # While paused in lockstep, /clock is repeated this often (wall s): it is best effort and may be lost.
 CLOCK_REPEAT_S = 0.05
+# How long sim/reset waits (wall s) for the physics loop to publish the new layout's first frame.
+RESET_FRAME_TIMEOUT_S = 5.0
 # In real-time pacing, a lag beyond this (wall s) is dropped rather than caught up in a burst.
 MAX_PACING_LAG_S = 0.25
 
@@ -204,6 +206,7 @@ class SimNode(Node):
             self.sim.reset(episode.layout)
             self.task: Task = task
             self.episode: Episode = episode
+            self.layout_shown = threading.Event()  # set once a frame of this layout is published
             self.success = task.success(self.sim.observe(), episode.params)
         return episode
 
@@ -231,6 +234,9 @@ class SimNode(Node):
             response.success, response.message = False, str(err)
             return response
         self.get_logger().info(f"reset: task {task}, seed {seed}: {episode.instruction!r}")
+        # The new layout goes on the wire before the caller's instruction: no first action sees the last episode's.
+        if not self.layout_shown.wait(RESET_FRAME_TIMEOUT_S):
+            self.get_logger().warning(f"no frame of the new layout after {RESET_FRAME_TIMEOUT_S} s")
         response.success = True
         response.message = json.dumps(episode.as_json())
         return response
@@ -313,6 +319,7 @@ class SimNode(Node):
             image = self.sim.render()
             state = self.sim.observe()
             self.success = self.task.success(state, self.episode.params)
+            shown = self.layout_shown
         self.camera_stamp = self.steps / PHYSICS_RATE_HZ
         stamp = seconds_to_stamp(self.camera_stamp)
         msg = Image(height=image.shape[0], width=image.shape[1], encoding="rgb8", step=image.shape[1] * 3)
@@ -322,6 +329,14 @@ class SimNode(Node):
         self.camera_info.header.stamp = stamp
         self.info_pub.publish(self.camera_info)
         self.success_pub.publish(Bool(data=self.success))
+        shown.set()
+
+    def show_new_layout(self) -> None:
+        """Publishes the sensors of a sim/reset's new layout while paused (in the physics loop's thread: it owns
+        the renderer)."""
+        if not self.layout_shown.is_set():
+            self.publish_joint_states()
+            self.publish_camera()
 
     # -- physics loop -----------------------------------------------------------------------------
 
@@ -341,10 +356,11 @@ class SimNode(Node):
                 self.steps += CLOCK_STEPS
                 self._expire_cmd_vel()
             tick = self.steps // CLOCK_STEPS
+            new_layout = not self.layout_shown.is_set()
             # Sensors before the clock, so a node woken by the clock already has this instant's data.
-            if tick % joints_every == 0:
+            if new_layout or tick % joints_every == 0:
                 self.publish_joint_states()
-            if tick % camera_every == 0:
+            if new_layout or tick % camera_every == 0:
                 self.publish_camera()
             self.publish_clock()
 
@@ -395,6 +411,7 @@ class SimNode(Node):
                         lockstep.handled = lockstep.actions
                         return False
                     lockstep.condition.wait(min(remaining, CLOCK_REPEAT_S))
+                    self.show_new_layout()
                     self.publish_clock()
             lockstep.handled = lockstep.actions
             return lockstep.mode != Mode.TERMINATE
