@@ -188,6 +188,27 @@ def test_actions_that_overtake_their_instruction_open_the_episode_with_it(probe,
     assert [a.mode for a in read_bag(episode)["/rt/action"]] == [RTAction.ARM, RTAction.ARM, RTAction.TERMINATE]
 
 
+def test_the_newest_frame_before_the_instruction_opens_the_episode(recorder):
+    """A policy acts on the camera frame it has when the instruction comes: that frame is in the bag (the state
+    the first action saw), the older ones and the actions before the instruction are not."""
+    _, out, saved, pubs = recorder()
+    for stamp in (1_000_000_001, 2_000_000_002):
+        pubs["image"].publish(image(stamp, width=8, height=6))
+    pubs["action"].publish(action_to_msg(Action(mode=Mode.BASE)))
+    time.sleep(0.5)
+    pubs["instruction"].publish(String(data="look first"))
+    time.sleep(0.3)
+    pubs["image"].publish(image(3_000_000_003, width=8, height=6))
+    for mode in (Mode.ARM, Mode.TERMINATE):
+        pubs["action"].publish(action_to_msg(Action(mode=mode), instruction="look first"))
+    wait_for(lambda: saved, timeout=30, what="the episode to be saved")
+    (episode,) = list_episodes(out)
+    bag = read_bag(episode)
+    assert [f.header.stamp.sec for f in bag["/camera/image_raw"]] == [2, 3]
+    assert [a.mode for a in bag["/rt/action"]] == [RTAction.ARM, RTAction.TERMINATE]
+    assert read_episode(episode).message_counts["/camera/image_raw"] == 2
+
+
 def test_a_flood_of_state_messages_keeps_the_actions_held_for_a_late_instruction(probe, recorder):
     """More joint states than `queue_depth` between the first actions and their late instruction: each topic is
     held on its own, so the actions still open the episode."""

@@ -9,7 +9,8 @@ record`. The layout on disk is described in `rt_policy_node.data.bag_io`.
 Topics are not ordered with each other: an instruction can arrive after the first action it caused (a
 late-discovered publisher, a resent packet). So messages heard between episodes are held back for HOLD_S,
 each topic in its own queue (a flood of joint states must not push out the actions), and those published at
-or after the instruction (by their DDS source timestamps) open the episode with it.
+or after the instruction (by their DDS source timestamps) open the episode with it. The state topics' newest
+message from before the instruction opens it too: the camera frame its first action may have been computed from.
 
 The open bag goes to the OS every `flush_period_s`, so a SIGKILL, OOM kill or crash loses about that much at
 most (`fsync: true` extends that to a power cut); at start-up the recorder recovers the episodes such a kill
@@ -65,6 +66,7 @@ DEFAULT_TOPICS = [
 ]
 INSTRUCTION_TYPE = "std_msgs/msg/String"
 ACTION_TYPE = "rt_msgs/msg/RTAction"
+DEFAULT_STATE_TOPICS = ["camera/image_raw", "joint_states", "odom"]
 DISCOVERY_PERIOD_S = 0.5
 # How long a message heard between episodes may wait for a late instruction that it followed: longer than a
 # reliable resend after a lost packet (Fast DDS heartbeats every 3 s).
@@ -80,6 +82,16 @@ class Heard(NamedTuple):
     msgtype: str
     received_ns: int  # node clock, the bag's log time
     data: bytes
+
+
+def newest_before(candidates: list[Heard | None], published_ns: int, since_steady_ns: float) -> Heard | None:
+    """The newest message heard since `since_steady_ns` and published before `published_ns` (0: before now)."""
+    before = [
+        m
+        for m in candidates
+        if m is not None and m.steady_ns >= since_steady_ns and not (published_ns and m.published_ns >= published_ns)
+    ]
+    return max(before, key=lambda m: m.steady_ns, default=None)
 
 
 def message_class(type_name: str) -> type:
@@ -109,6 +121,13 @@ class EpisodeRecorder(Node):
             declare(self, "output_dir", "episodes", "Directory episodes are written into", read_only=True)
         ).expanduser()
         topics = declare(self, "topics", DEFAULT_TOPICS, "Topics to record (relative names remap)", read_only=True)
+        state_topics = declare(
+            self,
+            "state_topics",
+            DEFAULT_STATE_TOPICS,
+            "Recorded topics whose newest message from before the instruction opens the episode",
+            read_only=True,
+        )
         declare(self, "episode_timeout_s", 300.0, "An episode longer than this is closed (0: never)", low=0.0, high=1e6)
         self.max_instruction_length = declare(
             self,
@@ -148,6 +167,8 @@ class EpisodeRecorder(Node):
         self.pending = set(self.recorded)
         self.subscriptions_by_topic: dict[str, Subscription] = {}
         self.between: dict[str, deque[Heard]] = {}  # per topic, the last messages between episodes
+        self.state_topics = {self.resolve_topic_name(t) for t in state_topics} & self.recorded
+        self.latest_state: dict[str, Heard] = {}  # per state topic, its newest message, in an episode or not
 
         self.instruction_topic = self.resolve_topic_name("rt/instruction")
         self.action_topic = self.resolve_topic_name("rt/action")
@@ -222,23 +243,33 @@ class EpisodeRecorder(Node):
                 self.get_logger().warning(f"ignoring instruction (no new episode): {err}")
                 return
             self.close_episode("new_instruction")
-            published = info["source_timestamp"]
-            since = time.monotonic_ns() - HOLD_S * 1e9
-            held = (m for queue in self.between.values() for m in queue if m.steady_ns >= since)
-            heard = sorted(held, key=lambda m: m.steady_ns)
-            early = [m for m in heard if published and m.published_ns >= published]
-            self.between.clear()
-            start = min([now, *(m.received_ns for m in early)])
-            self.open_episode(instruction, start)
-            self.record(topic, msgtype, start, data)
-            for m in early:
-                self.record(m.topic, m.msgtype, m.received_ns, m.data)
-        elif self.episode is None:
-            if topic in self.recorded:
-                queue = self.between.setdefault(topic, deque(maxlen=self.depth))
-                queue.append(Heard(info["source_timestamp"], time.monotonic_ns(), topic, msgtype, now, data))
-        else:
+            self.open_episode_with(instruction, info["source_timestamp"], now, data)
+            return
+        heard = Heard(info["source_timestamp"], time.monotonic_ns(), topic, msgtype, now, data)
+        if topic in self.state_topics:
+            self.latest_state[topic] = heard
+        if self.episode is not None:
             self.record(topic, msgtype, now, data)
+        elif topic in self.recorded:
+            self.between.setdefault(topic, deque(maxlen=self.depth)).append(heard)
+
+    def open_episode_with(self, instruction: str, published: int, now: int, data: bytes) -> None:
+        """Opens an episode at the instruction with what it found: each state topic's newest message from before
+        it, then the held messages published at or after it."""
+        since = time.monotonic_ns() - HOLD_S * 1e9
+        held = sorted((m for queue in self.between.values() for m in queue), key=lambda m: m.steady_ns)
+        early = [m for m in held if m.steady_ns >= since and published and m.published_ns >= published]
+        state = []
+        for topic in sorted(self.state_topics):
+            candidates = [*self.between.get(topic, ()), self.latest_state.get(topic)]
+            if (m := newest_before(candidates, published, since)) is not None:
+                state.append(m)
+        self.between.clear()
+        start = min([now, *(m.received_ns for m in (*state, *early))])
+        self.open_episode(instruction, start)
+        self.record(self.instruction_topic, INSTRUCTION_TYPE, start, data)
+        for m in (*state, *early):
+            self.record(m.topic, m.msgtype, m.received_ns, m.data)
 
     def record(self, topic: str, msgtype: str, received_ns: int, data: bytes) -> None:
         """Writes one message into the open episode, which a TERMINATE action closes."""
