@@ -1,6 +1,7 @@
 """RT-1 behaviour on small random models: masks, FiLM, shapes, loss, training, streaming, checkpoints."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -311,6 +312,11 @@ def test_act_returns_actions_and_bad_frames_change_nothing():
     policy.reset("open the drawer")
     again = policy.act(image, 0.0)
     assert np.array_equal(again.tokens, first.tokens), "reset forgets the history; inference is deterministic"
+    policy.reset("open the drawer")
+    read_only = np.frombuffer(image.tobytes(), np.uint8).reshape(image.shape)  # how a ROS message's buffer arrives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(policy.act(read_only, 0.0).tokens, first.tokens)
 
 
 # -- configs and checkpoints ---------------------------------------------------------------------------

@@ -103,6 +103,8 @@ class RT1Policy:
         (the reference feeds one per frame), else on the instruction's embedding."""
         if self._text is None:
             raise RuntimeError("call reset(instruction) before the first frame")
+        if isinstance(frame, np.ndarray) and not frame.flags.writeable:  # a bag's buffer, a read-only memmap
+            frame = frame.copy()
         frame = torch.as_tensor(frame)
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 frame, got shape {tuple(frame.shape)}")
