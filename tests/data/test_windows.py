@@ -108,3 +108,26 @@ def test_loader_batches_full_windows_from_worker_processes(data):
     assert batch["text_embedding"].shape == (4, 512)
     assert batch["action_tokens"].shape == (4, WINDOW, 11)
     assert batch["step_mask"].dtype == torch.bool
+
+
+def test_instruction_variants_replace_the_embedding_with_their_probability(data):
+    dim = data.embeddings.shape[1]
+    variants = [np.full((3, dim), 10.0 + i, np.float32) + np.arange(3)[:, None] for i in range(len(data.embeddings))]
+    always = WindowDataset(data, WINDOW, instruction_variants=variants, variant_prob=1.0, seed=5)
+    never = WindowDataset(data, WINDOW, instruction_variants=variants, variant_prob=0.0, seed=5)
+    half = WindowDataset(data, WINDOW, instruction_variants=variants, variant_prob=0.5, seed=5)
+    chosen = []
+    for i in range(len(data)):
+        owner = always.instruction_id[i]
+        embedding = always[i]["text_embedding"].numpy()
+        assert any(np.array_equal(embedding, v) for v in variants[owner]), "a variant of the window's own instruction"
+        chosen.append(float(embedding[0]) - 10.0 - owner)
+        np.testing.assert_array_equal(never[i]["text_embedding"].numpy(), data.embeddings[owner])
+        np.testing.assert_array_equal(half[i]["text_embedding"].numpy(), half[i]["text_embedding"].numpy())
+    assert set(chosen) == {0.0, 1.0, 2.0}
+    first_epoch = [half[i]["text_embedding"].numpy() for i in range(len(data))]
+    assert 0.25 < np.mean([e[0] >= 10.0 for e in first_epoch]) < 0.75
+    half.set_epoch(1)
+    assert any(not np.array_equal(half[i]["text_embedding"].numpy(), e) for i, e in enumerate(first_epoch))
+    with pytest.raises(ValueError, match="entries"):
+        WindowDataset(data, WINDOW, instruction_variants=variants[:-1], variant_prob=0.5)

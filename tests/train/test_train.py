@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from rt_policy_node.data.windows import WindowDataset
+from rt_policy_node.policies.action_tokenizer import ActionDim
 from rt_policy_node.policies.policy import load_policy
 from rt_policy_node.policies.rt1.model import RT1
 from rt_policy_node.train.checkpoint import latest_checkpoint, step_dir
@@ -16,6 +17,7 @@ from rt_policy_node.train.config import TrainConfig
 from rt_policy_node.train.recipes import RECIPES
 from rt_policy_node.train.train import main as rt_train
 from rt_policy_node.train.training_log import read_log
+from rt_policy_node.train.validation import rt1_metrics
 
 
 def _args(dataset_dir, out, config_file, steps, *extra):
@@ -135,3 +137,58 @@ def test_init_with_a_model_config_fine_tunes_a_variant_of_the_trained_weights(
     wider.write_text(json.dumps({**tiny_config.to_dict(), "token_dim": 64}))
     assert rt_train(_args(dataset_dir, tmp_path / "bad", wider, 1, "--init", str(tmp_path / "trained"))) == 1
     assert "its weights do not fit --model-config" in capsys.readouterr().err
+
+
+def test_validation_logs_its_metrics_and_keeps_the_best_checkpoint(tmp_path, dataset_dir, tiny_config_file):
+    out = tmp_path / "run"
+    args = _args(dataset_dir, out, tiny_config_file, 12, "--val-data", str(dataset_dir), "--val-every", "4")
+    assert rt_train([*args, "--val-steps", "10", "--val-metric", "val_loss"]) == 0
+    log = read_log(out / "log.csv")
+    assert log["step"] == [3, 4, 6, 8, 9, 12]
+    validated = [s for s, v in zip(log["step"], log["val_loss"], strict=True) if not np.isnan(v)]
+    assert validated == [4, 8, 12]
+    for name in ("val_token_accuracy", "val_accuracy/mode", "val_terminate_precision", "val_terminate_recall"):
+        assert all(0.0 <= v <= 1.0 for v in log[name] if not np.isnan(v)), name
+    record = json.loads((out / "best" / "validation.json").read_text())
+    losses = {s: v for s, v in zip(log["step"], log["val_loss"], strict=True) if not np.isnan(v)}
+    assert record["step"] == min(losses, key=losses.get)
+    assert record["metrics"]["val_loss"] == pytest.approx(min(losses.values()))
+    assert load_policy(out / "best") is not None and (out / "loss.png").is_file()
+
+
+def test_validation_options_are_checked_before_training(tmp_path, dataset_dir, tiny_config_file, capsys):
+    out = tmp_path / "run"
+    args = _args(dataset_dir, out, tiny_config_file, 3, "--val-data", str(dataset_dir))
+    assert rt_train([*args, "--val-metric", "val_accuracy"]) == 1
+    assert "--val-metric 'val_accuracy' is not one of" in capsys.readouterr().err
+    assert not (out / "log.csv").exists()
+    assert rt_train([*_args(dataset_dir, out, tiny_config_file, 3, "--val-data", str(tmp_path))]) == 1
+    assert "is not a dataset" in capsys.readouterr().err
+
+
+def test_validation_scores_the_last_step_as_streaming_inference_acts():
+    labels = torch.tensor([[0, 5], [1, 5], [0, 7], [2, 9]])
+    predicted = torch.tensor([[0, 5], [0, 5], [1, 7], [2, 8]])
+    spec = (ActionDim("mode", 1, classes=3), ActionDim("x", 1, -1.0, 1.0))
+    metrics = rt1_metrics(predicted, labels, spec, loss=0.5)
+    assert metrics["val_token_accuracy"] == pytest.approx(5 / 8)
+    assert metrics["val_accuracy/mode"] == pytest.approx(2 / 4) and metrics["val_accuracy/x"] == pytest.approx(3 / 4)
+    assert metrics["val_terminate_precision"] == pytest.approx(1 / 2)
+    assert metrics["val_terminate_recall"] == pytest.approx(1 / 2)
+
+
+def test_paraphrases_augment_the_instruction_and_are_kept_with_the_run(tmp_path, dataset_dir, tiny_config_file):
+    out = tmp_path / "run"
+    args = _args(dataset_dir, out, tiny_config_file, 3, "--paraphrases", "6", "--paraphrase-prob", "1")
+    assert rt_train(args) == 0
+    with np.load(out / "paraphrases.npz") as stored:
+        instructions, texts, owner = stored["instructions"].tolist(), stored["texts"].tolist(), stored["owner"]
+        embeddings = stored["embeddings"]
+    assert instructions and len(texts) == len(owner) == len(embeddings) == 6 * len(instructions)
+    assert not set(texts) & set(instructions)
+    config = TrainConfig(**json.loads((out / "train_config.json").read_text()))
+    dataset = RECIPES["rt1"].make_dataset(config, RT1.from_pretrained(out))
+    item = dataset[0]
+    assert any(
+        np.array_equal(item["text_embedding"].numpy(), e) for e in embeddings[owner == dataset.instruction_id[0]]
+    )

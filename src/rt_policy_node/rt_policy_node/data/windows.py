@@ -27,17 +27,37 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 class WindowDataset(Dataset):
     """Item i = the window ending at step i: images uint8 [T, H, W, 3], text_embedding [512],
-    action_tokens int64 [T, 11], step_mask bool [T] (True for real steps)."""
+    action_tokens int64 [T, 11], step_mask bool [T] (True for real steps).
+
+    With `instruction_variants` (per instruction id, other embeddings of the same command `[K, 512]`, e.g.
+    paraphrases), a window's embedding is one of its instruction's variants with probability `variant_prob`:
+    training-time instruction augmentation, drawn like the image augmentation from (seed, epoch, index).
+    """
 
     def __init__(
-        self, data: StoredDataset | str | Path, window: int, augment: Augment | None = None, seed: int = 0
+        self,
+        data: StoredDataset | str | Path,
+        window: int,
+        augment: Augment | None = None,
+        seed: int = 0,
+        instruction_variants: list[np.ndarray] | None = None,
+        variant_prob: float = 0.0,
     ) -> None:
         self.data = data if isinstance(data, StoredDataset) else StoredDataset(data)
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
+        if not 0.0 <= variant_prob <= 1.0:
+            raise ValueError(f"variant_prob must be in [0, 1], got {variant_prob}")
+        if instruction_variants is not None and len(instruction_variants) != len(self.data.embeddings):
+            raise ValueError(
+                f"instruction_variants has {len(instruction_variants)} entries for"
+                f" {len(self.data.embeddings)} instructions"
+            )
         self.window = window
         self.augment = augment
         self.seed = seed
+        self.instruction_variants = instruction_variants
+        self.variant_prob = variant_prob if instruction_variants is not None else 0.0
         self.epoch = 0
         episodes = self.data.index.episodes
         lengths = [e.length for e in episodes]
@@ -64,17 +84,22 @@ class WindowDataset(Dataset):
         tokens = np.zeros((self.window, self.data.tokens.shape[1]), np.int64)
         tokens[:n] = self.data.tokens[first : index + 1]
         images = torch.from_numpy(frames)
+        draw = np.random.SeedSequence([self.seed, self.epoch, index])
         if self.augment is not None:
-            generator = torch.Generator().manual_seed(
-                int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
-            )
-            images = self.augment(images, generator)
+            images = self.augment(images, torch.Generator().manual_seed(int(draw.generate_state(1)[0])))
         return {
             "images": images,
-            "text_embedding": torch.from_numpy(self.data.embeddings[self.instruction_id[index]].copy()),
+            "text_embedding": torch.from_numpy(self._embedding(index, np.random.default_rng(draw))),
             "action_tokens": torch.from_numpy(tokens),
             "step_mask": torch.arange(self.window) < n,
         }
+
+    def _embedding(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        instruction = self.instruction_id[index]
+        variants = self.instruction_variants[instruction] if self.variant_prob > 0 else ()
+        if len(variants) and rng.random() < self.variant_prob:
+            return np.array(variants[rng.integers(len(variants))], np.float32)
+        return self.data.embeddings[instruction].copy()
 
 
 class ResumableSampler(DistributedSampler):

@@ -45,17 +45,28 @@ class TrainConfig:
     # CPU threads per process for torch (0: torch's default). On a busy machine fewer threads than cores
     # is much faster than oversubscription.
     num_threads: int = 0
+    # RT-1 instruction augmentation (rt_policy_node.data.paraphrase): this many paraphrases per instruction of
+    # the dataset, and the chance that a window trains on one of them instead of the recorded instruction.
+    paraphrases: int = 0
+    paraphrase_prob: float = 0.5
+    # Validation on a held-out dataset every `val_every` steps (RT-1): the metrics go into log.csv and the
+    # checkpoint with the best `val_metric` (higher is better, lower for a loss) is kept as RUN/best.
+    val_data: str | None = None
+    val_every: int = 500
+    val_steps: int = 600
+    val_metric: str = "val_token_accuracy"
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
-        positive = ("steps", "batch_size", "log_every", "save_every", "keep_checkpoints")
+        positive = ("steps", "batch_size", "log_every", "save_every", "keep_checkpoints", "val_every", "val_steps")
         bad = [name for name in positive if getattr(self, name) < 1]
         bad += [name for name in ("lr", "grad_clip") if not getattr(self, name) > 0]
         bad += [
-            name for name in ("warmup_steps", "num_workers", "weight_decay", "num_threads") if getattr(self, name) < 0
+            name
+            for name in ("warmup_steps", "num_workers", "weight_decay", "num_threads", "paraphrases")
+            if getattr(self, name) < 0
         ]
-        if not 0.0 <= self.robot_fraction <= 1.0:
-            bad.append("robot_fraction")
+        bad += [name for name in ("robot_fraction", "paraphrase_prob") if not 0.0 <= getattr(self, name) <= 1.0]
         if bad:
             raise ValueError(f"invalid training settings: {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
 

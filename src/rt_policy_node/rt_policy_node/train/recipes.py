@@ -10,19 +10,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
 from rt_policy_node.data.dataset import StoredDataset
+from rt_policy_node.data.paraphrase import embed_paraphrases
 from rt_policy_node.data.windows import WindowDataset
 from rt_policy_node.policies.action_tokenizer import spec_to_json
 from rt_policy_node.policies.rt1.config import RT1Config, rt1_preset
 from rt_policy_node.policies.rt1.image import augment
 from rt_policy_node.policies.rt1.model import RT1
+from rt_policy_node.policies.text import default_text_encoder
 from rt_policy_node.train.config import TrainConfig
+from rt_policy_node.train.validation import RT1Validator, Validator
 
 Batch = dict[str, torch.Tensor]
+PARAPHRASES_FILE = "paraphrases.npz"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class Recipe:
     # (config, dataset, rank, world_size) -> the DataLoader's batch_sampler, with `set_epoch(epoch, skip=samples)`
     # and `num_samples` (per epoch on this rank) like ResumableSampler; None: shuffled full batches of the dataset.
     make_batch_sampler: Callable[[TrainConfig, Dataset, int, int], Iterable[list[int]]] | None = None
+    # (config, model) -> a function of the model that returns its `val_*` metrics on `config.val_data`; None: this
+    # policy kind has no validation (rt-train refuses --val-data).
+    make_validator: Callable[[TrainConfig, nn.Module], Validator] | None = None
 
 
 def _rt1_build(config: TrainConfig) -> RT1:
@@ -70,7 +78,52 @@ def _rt1_dataset(config: TrainConfig, model: RT1) -> WindowDataset:
         return augment(window[None], model_config.augmentation, model_config.crop_size, generator)[0]
 
     augmented = model_config.augmentation != "none"
-    return WindowDataset(data, model_config.time_steps, augment=window_augment if augmented else None, seed=config.seed)
+    return WindowDataset(
+        data,
+        model_config.time_steps,
+        augment=window_augment if augmented else None,
+        seed=config.seed,
+        instruction_variants=_instruction_variants(config, data) if config.paraphrases else None,
+        variant_prob=config.paraphrase_prob,
+    )
+
+
+def _instruction_variants(config: TrainConfig, data: StoredDataset) -> list[np.ndarray]:
+    """Embedded paraphrases of every instruction in `data`, kept in RUN/paraphrases.npz (texts too) so a resumed
+    run reuses them and anyone can read what the policy was trained on."""
+    encoder = default_text_encoder()
+    if data.index.text_encoder != encoder.name:
+        raise ValueError(
+            f"--paraphrases: {config.data} holds {data.index.text_encoder} embeddings; paraphrases are embedded"
+            f" with {encoder.name}, so they would not be comparable"
+        )
+    instructions = list(data.index.instructions)
+    cache = Path(config.out) / PARAPHRASES_FILE
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as stored:
+            same = stored["instructions"].tolist() == instructions and int(stored["count"]) == config.paraphrases
+            if same and int(stored["seed"]) == config.seed:
+                owner, embeddings = stored["owner"], stored["embeddings"]
+                return [embeddings[owner == i] for i in range(len(instructions))]
+    texts, embeddings = embed_paraphrases(instructions, encoder, config.paraphrases, config.seed)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        cache,
+        instructions=np.array(instructions),
+        count=config.paraphrases,
+        seed=config.seed,
+        owner=np.repeat(np.arange(len(instructions)), [len(group) for group in texts]),
+        texts=np.array([text for group in texts for text in group], dtype=str),
+        embeddings=np.concatenate(embeddings),
+    )
+    return embeddings
+
+
+def _rt1_validator(config: TrainConfig, model: RT1) -> Validator:
+    windows = WindowDataset(StoredDataset(config.val_data), model.config.time_steps)
+    if windows.data.index.action_spec != spec_to_json(model.config.action_spec):
+        raise ValueError(f"--val-data {config.val_data}: the dataset's action spec differs from the model's")
+    return RT1Validator(windows, config.val_steps, model.config.action_spec, config.batch_size)
 
 
 def _rt1_loss(model: nn.Module, bare: RT1, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -99,6 +152,8 @@ def _rt2_dataset(config: TrainConfig, model: nn.Module) -> ConcatDataset:
     from rt_policy_node.policies.rt2.robot_data import RobotSteps
     from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset
 
+    if config.paraphrases:
+        raise ValueError("--paraphrases augments RT-1's instruction embeddings; RT-2 reads the instruction's text")
     if config.robot_fraction < 1.0 and not config.vl_data:
         raise ValueError(
             f"--robot-fraction {config.robot_fraction} mixes in vision-language examples: give --vl-data FILE.jsonl,"
@@ -129,7 +184,11 @@ def _rt2_loss(model: nn.Module, bare: nn.Module, batch: Batch) -> tuple[torch.Te
 
 RECIPES: dict[str, Recipe] = {
     "rt1": Recipe(
-        build_model=_rt1_build, load_model=RT1.from_pretrained, make_dataset=_rt1_dataset, compute_loss=_rt1_loss
+        build_model=_rt1_build,
+        load_model=RT1.from_pretrained,
+        make_dataset=_rt1_dataset,
+        compute_loss=_rt1_loss,
+        make_validator=_rt1_validator,
     ),
     "rt2": Recipe(
         build_model=_rt2_build,

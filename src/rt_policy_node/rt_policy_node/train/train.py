@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -42,6 +43,10 @@ from rt_policy_node.train.config import TrainConfig
 from rt_policy_node.train.recipes import RECIPES, Recipe
 from rt_policy_node.train.schedule import make_schedule
 from rt_policy_node.train.training_log import TrainingLog, plot_loss
+from rt_policy_node.train.validation import Validator, higher_is_better
+
+BEST_DIR = "best"
+VALIDATION_FILE = "validation.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,10 +190,12 @@ def _train(config: TrainConfig, resume: str | Path | None, proc: Process) -> nn.
         wrapped = DistributedDataParallel(model, device_ids=[proc.device] if proc.device.type == "cuda" else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if proc.device.type == "cuda" else contextlib.nullcontext()
     log = None
+    validator = _validator(recipe, config, model) if proc.main else None
+    best = BestCheckpoint(out, config.val_metric)
     if proc.main:
         out.mkdir(parents=True, exist_ok=True)
         config.save(out)
-        log = TrainingLog(out)
+        log = TrainingLog(out, extra_fields=validator.names if validator else ())
         log.truncate_after(step)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not proc.main)
@@ -210,11 +217,14 @@ def _train(config: TrainConfig, resume: str | Path | None, proc: Process) -> nn.
             step += 1
             samples += config.batch_size * proc.world_size
             bar.update(1)
-            if step % config.log_every == 0 or step == config.steps:
+            validating = config.val_data is not None and (step % config.val_every == 0 or step == config.steps)
+            if step % config.log_every == 0 or step == config.steps or validating:
                 values = _mean_across({"loss": loss, **metrics, "grad_norm": grad_norm}, proc)
                 now = time.perf_counter()
                 values.update(lr=scheduler.get_last_lr()[0], epoch=epoch, samples_per_s=samples / (now - tick))
-                samples, tick = 0, now
+                if validator is not None and validating:
+                    values.update(best.consider(step, validator(model), model))
+                samples, tick = 0, time.perf_counter()
                 if log is not None:
                     log.log(step, values)
                     bar.set_postfix(loss=f"{values['loss']:.3f}", acc=f"{values['token_accuracy']:.3f}")
@@ -242,6 +252,37 @@ def _train(config: TrainConfig, resume: str | Path | None, proc: Process) -> nn.
     return model
 
 
+def _validator(recipe: Recipe, config: TrainConfig, model: nn.Module) -> Validator | None:
+    if config.val_data is None:
+        return None
+    if recipe.make_validator is None:
+        raise ValueError(f"--val-data: policy {config.policy!r} has no validation")
+    validator = recipe.make_validator(config, model)
+    if config.val_metric not in validator.names:
+        raise ValueError(f"--val-metric {config.val_metric!r} is not one of {', '.join(validator.names)}")
+    return validator
+
+
+class BestCheckpoint:
+    """RUN/best: the policy at the step with the best validation `metric` so far, with its metrics in
+    validation.json (read back on resume, so a resumed run still knows what it has to beat)."""
+
+    def __init__(self, out: Path, metric: str) -> None:
+        self.directory = out / BEST_DIR
+        self.metric = metric
+        record = self.directory / VALIDATION_FILE
+        self.value = json.loads(record.read_text())["metrics"][metric] if record.is_file() else None
+
+    def consider(self, step: int, metrics: dict[str, float], model: nn.Module) -> dict[str, float]:
+        """Keeps `model` if `metrics` beat the best so far; returns `metrics`."""
+        value = metrics[self.metric]
+        if self.value is None or (value > self.value if higher_is_better(self.metric) else value < self.value):
+            self.value = value
+            model.save_pretrained(self.directory)
+            (self.directory / VALIDATION_FILE).write_text(json.dumps({"step": step, "metrics": metrics}, indent=1))
+        return metrics
+
+
 OPTION_HELP = {
     "robot_fraction": "RT-2: share of robot examples in each batch, the rest from --vl-data (0 to 1)",
     "steps": "optimizer steps in all",
@@ -258,6 +299,11 @@ OPTION_HELP = {
     "keep_checkpoints": "checkpoints kept (the newest)",
     "device": "auto (GPU when present), cpu, cuda, cuda:N",
     "num_threads": "torch CPU threads per process (0: torch's default)",
+    "paraphrases": "RT-1: paraphrases generated per instruction for instruction augmentation (0: none)",
+    "paraphrase_prob": "RT-1: chance that a window trains on a paraphrase of its instruction",
+    "val_every": "steps between validations on --val-data",
+    "val_steps": "steps of --val-data scored per validation, spread evenly",
+    "val_metric": "validation metric that picks RUN/best (higher is better; lower for val_loss)",
 }
 
 
@@ -281,13 +327,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None]:
         "--vl-data", nargs="+", default=[], metavar="JSONL", help="RT-2: vision-language pairs to mix in"
     )
     parser.add_argument(
+        "--val-data", metavar="DIR", help="held-out dataset (rt-dataset build) validated every --val-every steps"
+    )
+    parser.add_argument(
         "--resume",
         nargs="?",
         const="latest",
         help="continue from this checkpoint, or with no value the newest in --out (the model comes from it)",
     )
     for field in dataclasses.fields(TrainConfig):
-        if field.name in ("data", "out", "policy", "preset", "model_config", "init", "vl_data", "betas"):
+        if field.name in ("data", "out", "policy", "preset", "model_config", "init", "vl_data", "val_data", "betas"):
             continue
         value = getattr(defaults, field.name)
         help_text = f"{OPTION_HELP[field.name]} (default: {value})"
