@@ -73,7 +73,7 @@ def build_dataset(
     """
     tokenizer = tokenizer or ActionTokenizer()
     out = Path(out)
-    _prepare_output(out, overwrite)
+    prepare_output(out, overwrite)
     episode_dirs, skipped = find_episodes(paths)
     episodes: list[EpisodeEntry] = []
     instructions: dict[str, int] = {}
@@ -118,18 +118,49 @@ def build_dataset(
         reasons = "\n".join(f"  {s.source}: {s.reason}" for s in skipped)
         raise ValueError(f"no usable episode in the given paths:\n{reasons}")
     texts = list(instructions)
+    embeddings = np.stack([text_encoder.embed(t) for t in texts])
+    return finish_dataset(
+        out,
+        image_size,
+        tokenizer,
+        texts,
+        embeddings,
+        _encoder_name(text_encoder),
+        episodes,
+        skipped,
+        tokens,
+        actions,
+        stamps,
+    )
+
+
+def finish_dataset(
+    out: Path,
+    image_size: int,
+    tokenizer: ActionTokenizer,
+    instructions: list[str],
+    embeddings: np.ndarray,
+    text_encoder: str,
+    episodes: list[EpisodeEntry],
+    skipped: list[SkippedEpisode],
+    tokens: list[np.ndarray],
+    actions: list[np.ndarray],
+    stamps: list[np.ndarray],
+) -> DatasetIndex:
+    """Writes everything but the frames (already in `out`, in episode order): per-episode tokens, actions and
+    stamps, one embedding per instruction, the histograms, and last the index, which marks the build finished."""
     all_actions = np.concatenate(actions)
     np.save(out / layout.TOKENS_FILE, np.concatenate(tokens))
     np.save(out / layout.ACTIONS_FILE, all_actions)
     np.save(out / layout.STAMPS_FILE, np.concatenate(stamps))
-    np.save(out / layout.EMBEDDINGS_FILE, np.stack([text_encoder.embed(t) for t in texts]).astype(np.float32))
+    np.save(out / layout.EMBEDDINGS_FILE, np.asarray(embeddings, np.float32))
     plot_action_histograms(all_actions, tokenizer.spec, out / layout.HISTOGRAM_FILE)
     index = DatasetIndex(
         image_size=(image_size, image_size),
         action_spec=spec_to_json(tokenizer.spec),
         rounding=tokenizer.rounding,
-        instructions=texts,
-        text_encoder=_encoder_name(text_encoder),
+        instructions=instructions,
+        text_encoder=text_encoder,
         episodes=episodes,
         skipped=skipped,
         action_stats=action_statistics(all_actions, tokenizer.spec),
@@ -138,7 +169,7 @@ def build_dataset(
     return index
 
 
-def _prepare_output(out: Path, overwrite: bool) -> None:
+def prepare_output(out: Path, overwrite: bool) -> None:
     """Creates `out`; an existing dataset there is replaced only with `overwrite` (its own files only)."""
     out.mkdir(parents=True, exist_ok=True)
     present = [name for name in layout.DATASET_FILES if (out / name).exists()]
