@@ -11,7 +11,10 @@ import imageio.v3 as iio
 import pytest
 
 from rt_policy_node.data.bag_io import list_episodes, read_episode
-from rt_sim.evaluate import wilson_interval
+from rt_policy_node.policies.policy import Mode
+from rt_sim.episode_runner import EpisodeResult
+from rt_sim.evaluate import episode_record, mode_sequence, mode_switches, plot_success, summarise, wilson_interval
+from rt_sim.instruction_file import draw, load_instruction_file
 from rt_sim.tasks import make_task
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "rt1_sim"
@@ -85,3 +88,84 @@ def test_shipped_model_runs_one_closed_loop_episode(tmp_path):
     summary = results["tasks"]["pick_cube"]
     assert summary["success_rate"] in (0.0, 1.0) and 0.0 <= summary["wrong_colour_rate"] <= 1.0
     print(f"shipped model, pick_cube seed 100000: {'success' if episode['success'] else 'failure'}")
+
+
+def _episode(task: str, success: bool, modes: list[int], template: str = "") -> dict:
+    result = EpisodeResult(
+        {"instruction": "x", "params": {"colour": "red"}, "layout": {}}, modes, [1.0] * len(modes), {}
+    )
+    result.state = {"success": success, "cubes": {}, "markers": {}}
+    return episode_record(task, 0, result, template)
+
+
+def test_summary_and_plot_hold_at_none_and_all_successes_for_every_n_up_to_50(tmp_path):
+    summaries = {}
+    for n in range(1, 51):
+        for successes in (0, n):
+            summary = summarise([_episode("table_pick", i < successes, [Mode.TERMINATE]) for i in range(n)])
+            low, high = summary["success_ci95"]
+            assert low <= summary["success_rate"] <= high and low >= 0.0 and high <= 1.0, (successes, n)
+            summaries[f"{successes}/{n}"] = summary
+    plot_success({"tasks": summaries, "policy_name": "p", "seed": 0}, tmp_path / "success.png")
+    assert (tmp_path / "success.png").is_file()
+
+
+def test_mode_sequences_show_whether_the_policy_switched_in_order():
+    base, arm, stop = Mode.BASE, Mode.ARM, Mode.TERMINATE
+    assert mode_sequence([base, base, arm, arm, stop]) == "base>arm>terminate"
+    assert mode_switches([base, base, arm, arm, stop]) == 1
+    assert mode_sequence([base, arm, base, arm]) == "base>arm>base>arm" and mode_switches([base, arm, base, arm]) == 3
+    assert mode_sequence([]) == "" and mode_switches([stop]) == 0
+    summary = summarise(
+        [
+            _episode("table_pick", True, [base, base, arm, stop]),
+            _episode("table_pick", False, [base, arm, base, arm]),
+            _episode("table_pick", True, [base, arm, arm, stop]),
+            _episode("table_pick", False, [base] * 4),
+        ]
+    )
+    assert summary["base_arm_terminate_rate"] == 0.5
+    assert summary["mean_mode_switches"] == pytest.approx((1 + 3 + 1 + 0) / 4)
+    assert summary["mode_sequences"] == {"base>arm>terminate": 2, "base>arm>base>arm": 1, "base": 1}
+
+
+def test_success_is_reported_per_instruction_template():
+    summary = summarise(
+        [
+            _episode("pick_cube", True, [Mode.ARM, Mode.TERMINATE], "grab the {colour} block"),
+            _episode("pick_cube", False, [Mode.ARM], "grab the {colour} block"),
+            _episode("pick_cube", True, [Mode.ARM, Mode.TERMINATE], "lift the {colour} cube"),
+        ]
+    )
+    assert summary["templates"] == {
+        "grab the {colour} block": {"episodes": 2, "successes": 1, "success_rate": 0.5},
+        "lift the {colour} cube": {"episodes": 1, "successes": 1, "success_rate": 1.0},
+    }
+
+
+def test_a_bad_instructions_file_fails_before_anything_starts(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pick_cube:\n  - pick up the cube\n")
+    command = ["rt-eval", "--policy", "expert", "--task", "pick_cube", "--episodes", "1", "--out", str(tmp_path / "o")]
+    result = subprocess.run([*command, "--instructions", str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "has no {colour}" in result.stderr and "bad.yaml" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+@needs_rt_eval
+def test_episodes_say_the_users_own_words_and_results_keep_them(tmp_path):
+    instructions = tmp_path / "mine.yaml"
+    instructions.write_text(
+        "pick_cube:\n  - would you lift the {colour} cube\n  - template: 'levanta el cubo {colour}'\n"
+        "    colours: {red: rojo, green: verde, blue: azul, yellow: amarillo}\n"
+    )
+    arguments = ("--policy", "expert", "--task", "pick_cube", "--episodes", "2", "--max-steps", "2", "--video", "0")
+    results = rt_eval(tmp_path, *arguments, "--instructions", str(instructions))
+    templates = load_instruction_file(instructions, ["pick_cube"])["pick_cube"]
+    for episode in results["episodes"]:
+        _, template = draw(templates, episode["seed"])
+        assert episode["template"] == template.text
+        assert episode["instruction"] == template.render(make_task("pick_cube").episode(episode["seed"]).params)
+        assert read_episode(tmp_path / "episodes" / episode["directory"]).instruction == episode["instruction"]
+    assert sum(t["episodes"] for t in results["tasks"]["pick_cube"]["templates"].values()) == 2

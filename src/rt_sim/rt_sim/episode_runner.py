@@ -305,10 +305,13 @@ class EpisodeRunner(Node):
         # Discovery is not yet delivery: let every pair of nodes match, and the first joint_states and /clock through.
         self.spin_for(DISCOVERY_SETTLE_S)
 
-    def run_episode(self, task: str, seed: int, max_steps: int, colour: str = "") -> EpisodeResult:
+    def run_episode(
+        self, task: str, seed: int, max_steps: int, colour: str = "", instruction: str = ""
+    ) -> EpisodeResult:
         """One episode from reset to TERMINATE or `max_steps` actions (or their wall-clock allowance).
 
-        `colour` asks for that target in the seed's layout ("" = the seed's own).
+        `colour` asks for that target in the seed's layout ("" = the seed's own); `instruction` is said instead
+        of the task's own wording of the episode (which the result keeps as `task_instruction`).
         """
         parameters = [string_parameter("task", task), integer_parameter("seed", seed)]
         request = SetParameters.Request(parameters=[*parameters, string_parameter("colour", colour)])
@@ -323,6 +326,8 @@ class EpisodeRunner(Node):
         if not reset.success:
             raise RuntimeError(f"sim/reset failed: {reset.message}")
         episode = json.loads(reset.message)
+        if instruction:
+            episode.update(task_instruction=episode["instruction"], instruction=instruction)
         self.modes, self.inference_ms = [], []
         self.executed_terminated = False
         previous_episode = self.status.episode_id if self.status else 0

@@ -20,9 +20,12 @@ import argparse
 import json
 import math
 import time
+from collections import Counter
+from itertools import groupby, pairwise
 from pathlib import Path
 from typing import Any
 
+from rt_policy_node.policies.policy import Mode
 from rt_sim.bag_video import read_frames, write_video
 from rt_sim.episode_runner import (
     EpisodeResult,
@@ -34,6 +37,7 @@ from rt_sim.episode_runner import (
     policy_node,
     sim_nodes,
 )
+from rt_sim.instruction_file import InstructionFileError, Template, draw, load_instruction_file
 from rt_sim.tasks import make_task, task_names
 from rt_sim.tasks.drive_to_marker import arrived_at
 from rt_sim.tasks.pick_cube import cube_lifted
@@ -52,7 +56,24 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     denominator = 1.0 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # In exact arithmetic the interval holds p; in floating point its ends can miss p by an ulp (0.9999999999999999
+    # at n/n), which would make an error bar negative.
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
+
+
+MODE_NAMES = {Mode.TERMINATE: "terminate", Mode.ARM: "arm", Mode.BASE: "base"}
+MISSION = "base>arm>terminate"
+
+
+def mode_sequence(modes: list[int]) -> str:
+    """The episode's modes with repeats collapsed, e.g. "base>arm>terminate" (table_pick done in order)."""
+    return ">".join(MODE_NAMES.get(mode, str(mode)) for mode, _ in groupby(modes))
+
+
+def mode_switches(modes: list[int]) -> int:
+    """How often the policy changed between moving the base and moving the arm (TERMINATE not counted)."""
+    moving = [m for m in modes if m != Mode.TERMINATE]
+    return sum(a != b for a, b in pairwise(moving))
 
 
 # Tasks with a colour to get wrong: the objects in the state that could be acted on, and whether one of a colour was.
@@ -71,20 +92,25 @@ def wrong_colours(task: str, state: dict[str, Any], params: dict[str, Any]) -> l
     return sorted(c for c in state[objects] if c != params["colour"] and acted_on(state, c))
 
 
-def episode_record(task: str, seed: int, result: EpisodeResult) -> dict[str, Any]:
+def episode_record(task: str, seed: int, result: EpisodeResult, template: str = "") -> dict[str, Any]:
     """One episode as it goes into results.json and the recorded bag's sidecar; the layout (where the base and
-    every object started) is there to find what the failed episodes have in common."""
+    every object started) is there to find what the failed episodes have in common, the mode sequence to see
+    whether the policy switched between base and arm as the task needs. `template`: the --instructions template
+    the instruction came from."""
     params = result.episode["params"]
     return {
         "task": task,
         "seed": seed,
         "instruction": result.episode["instruction"],
+        **({"template": template} if template else {}),
         "params": params,
         "layout": result.episode["layout"],
         "success": bool(result.terminated and result.state["success"]),
         "task_success_at_end": bool(result.state["success"]),
         "terminated": result.terminated,
         "steps": result.steps,
+        "mode_sequence": mode_sequence(result.modes),
+        "mode_switches": mode_switches(result.modes),
         "mean_inference_ms": sum(result.inference_ms) / len(result.inference_ms) if result.inference_ms else 0.0,
         "wrong_colours": wrong_colours(task, result.state, params),
     }
@@ -103,10 +129,21 @@ def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "terminated_rate": sum(e["terminated"] for e in episodes) / n if n else 0.0,
         "mean_steps": sum(e["steps"] for e in episodes) / n if n else 0.0,
         "mean_inference_ms": sum(e["mean_inference_ms"] for e in episodes) / n if n else 0.0,
+        "mean_mode_switches": sum(e["mode_switches"] for e in episodes) / n if n else 0.0,
+        "mode_sequences": dict(Counter(e["mode_sequence"] for e in episodes).most_common()),
+        "base_arm_terminate_rate": sum(e["mode_sequence"] == MISSION for e in episodes) / n if n else 0.0,
     }
     if episodes and episodes[0]["task"] in ACTED_ON:
         summary["wrong_colour_rate"] = sum(bool(e["wrong_colours"]) for e in episodes) / n
+    templates = sorted({e["template"] for e in episodes if "template" in e})
+    if templates:
+        summary["templates"] = {t: _rate([e for e in episodes if e.get("template") == t]) for t in templates}
     return summary
+
+
+def _rate(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    successes = sum(e["success"] for e in episodes)
+    return {"episodes": len(episodes), "successes": successes, "success_rate": successes / len(episodes)}
 
 
 def plot_success(results: dict[str, Any], out: Path) -> None:
@@ -156,16 +193,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=EVAL_SEED, help=f"first seed per task (default {EVAL_SEED})")
     parser.add_argument("--out", type=Path, default=Path("out/eval"), help="results, plot, video, bags, logs")
     parser.add_argument("--video", type=int, default=2, help="episodes per task rendered into episodes.mp4")
+    parser.add_argument(
+        "--instructions",
+        type=Path,
+        metavar="FILE",
+        help="YAML of instruction templates per task (rt_sim/instruction_file.py); each episode says one, drawn from"
+        " its seed, instead of the task's own wording",
+    )
     add_sim_arguments(parser, image_size=(160, 128))
     args = parser.parse_args(argv)
     unknown = [t for t in args.task if t not in task_names()]
     if unknown:
         parser.error(f"unknown task(s) {unknown}; choose from {', '.join(task_names())}")
+    args.templates = {}
+    if args.instructions is not None:
+        try:
+            args.templates = load_instruction_file(args.instructions, args.task)
+        except InstructionFileError as err:
+            parser.error(f"--instructions: {err}")
     if args.episodes < 1:
         parser.error("--episodes must be at least 1")
     if args.policy != EXPERT and not (Path(args.policy) / "config.json").is_file():
         parser.error(f"--policy {args.policy}: no config.json there (or pass 'expert')")
     return args
+
+
+def _instruction(templates: list[Template] | None, task: str, seed: int) -> tuple[str, str]:
+    """(template, instruction) for an episode under --instructions; ("", "") keeps the task's own wording."""
+    if not templates:
+        return "", ""
+    _, template = draw(templates, seed)
+    return template.text, template.render(make_task(task).episode(seed).params)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             for index in range(args.episodes):
                 known = closed_episodes(bags)
                 seed = args.seed + index
-                record = episode_record(task, seed, node.run_episode(task, seed, max_steps))
+                template, instruction = _instruction(args.templates.get(task), task, seed)
+                result = node.run_episode(task, seed, max_steps, instruction=instruction)
+                record = episode_record(task, seed, result, template)
                 directory = mark_episode(bags, known, record, node)
                 episodes.append({**record, "directory": directory.name if directory else None})
                 done = [e for e in episodes if e["task"] == task]
@@ -196,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "policy_name": EXPERT if args.policy == EXPERT else Path(args.policy).resolve().name,
         "seed": args.seed,
         "episodes_per_task": args.episodes,
+        "instructions": str(args.instructions) if args.instructions else None,
         "camera": [args.image_width, args.image_height],
         "wall_s": time.monotonic() - started,
         "tasks": {t: summarise([e for e in episodes if e["task"] == t]) for t in args.task},
@@ -218,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"rt-eval: {task}: {s['successes']}/{s['episodes']} = {100 * s['success_rate']:.0f}% "
             f"(95% CI {100 * low:.0f}-{100 * high:.0f}%), {s['mean_steps']:.1f} steps, "
-            f"{s['mean_inference_ms']:.1f} ms inference{wrong}"
+            f"{s['mean_inference_ms']:.1f} ms inference{wrong}; modes {s['mode_sequences']}, "
+            f"{s['mean_mode_switches']:.2f} base/arm switches per episode"
         )
+        for template, t in s.get("templates", {}).items():
+            print(f"rt-eval:   {t['successes']}/{t['episodes']}  {template}")
     print(f"rt-eval: -> {args.out / RESULTS_FILE}")
     return 0 if len(episodes) == args.episodes * len(args.task) else 1
