@@ -56,8 +56,11 @@ def test_expert_reference_run_writes_results_plot_video_and_marked_bags(tmp_path
     assert info.outcome == "terminated" and info.extra["success"] is True and info.extra["seed"] == 100000
     assert info.message_counts["/rt/action"] == results["episodes"][0]["steps"]
 
+    # The first episode only: the sim's 640x360 third-person view beside a 320-pixel panel with the robot's camera.
     frames = iio.imread(tmp_path / "episodes.mp4", index=None)
-    assert frames.shape[0] > 1 and frames.shape[1:3] == (48, 64)
+    assert frames.shape[0] > 1 and frames.shape[1:3] == (360, 960)
+    counts = [read_episode(b).message_counts for b in bags]
+    assert counts[0]["/scene_camera/image_raw"] > 1 and "/scene_camera/image_raw" not in counts[1]
     assert iio.imread(tmp_path / "success.png").ndim == 3
 
 

@@ -220,12 +220,15 @@ def check_children(children: list[Child]) -> None:
             raise RuntimeError(f"{child.name} exited with status {child.process.returncode}:\n" + "\n".join(tail))
 
 
-def string_parameter(name: str, value: str) -> Parameter:
-    return Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value))
-
-
-def integer_parameter(name: str, value: int) -> Parameter:
-    return Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value))
+def parameter(name: str, value: str | int | float) -> Parameter:
+    """A string, integer or double parameter for a SetParameters request."""
+    if isinstance(value, str):
+        typed = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    elif isinstance(value, int):
+        typed = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    else:
+        typed = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+    return Parameter(name=name, value=typed)
 
 
 class EpisodeRunner(Node):
@@ -306,18 +309,25 @@ class EpisodeRunner(Node):
         self.spin_for(DISCOVERY_SETTLE_S)
 
     def run_episode(
-        self, task: str, seed: int, max_steps: int, colour: str = "", instruction: str = ""
+        self,
+        task: str,
+        seed: int,
+        max_steps: int,
+        colour: str = "",
+        instruction: str = "",
+        sim_parameters: dict[str, str | int | float] | None = None,
     ) -> EpisodeResult:
         """One episode from reset to TERMINATE or `max_steps` actions (or their wall-clock allowance).
 
         `colour` asks for that target in the seed's layout ("" = the seed's own); `instruction` is said instead
-        of the task's own wording of the episode (which the result keeps as `task_instruction`).
+        of the task's own wording of the episode (which the result keeps as `task_instruction`);
+        `sim_parameters` are set on the sim with the episode's (e.g. its third-person view's rate).
         """
-        parameters = [string_parameter("task", task), integer_parameter("seed", seed)]
-        request = SetParameters.Request(parameters=[*parameters, string_parameter("colour", colour)])
+        values = {"task": task, "seed": seed, "colour": colour, **(sim_parameters or {})}
+        request = SetParameters.Request(parameters=[parameter(name, value) for name, value in values.items()])
         results = self.call(self.set_sim_parameters, request).results
         if not all(r.successful for r in results):
-            raise RuntimeError(f"cannot set the sim's task/seed/colour: {[r.reason for r in results]}")
+            raise RuntimeError(f"cannot set the sim's {', '.join(values)}: {[r.reason for r in results]}")
         held = self.controller_running
         if held:
             self.estop_pub.publish(Bool(data=True))

@@ -10,8 +10,10 @@ disjoint from collection seeds (the shipped model's data used 0-59 and 1000-1059
 controller's TERMINATE or the task's step budget; it succeeds when it terminated and the task's success
 holds in sim/task_state's privileged state. Writes `<out>/results.json` (per task: success rate with a 95%
 Wilson interval, mean steps, mean inference ms, wrong-colour rate for pick_cube and drive_to_marker; every
-episode with its layout), `<out>/success.png` and `<out>/episodes.mp4` (the first `--video` episodes of each
-task, from their bags).
+episode with its layout, instruction and mode sequence), `<out>/success.png` and `<out>/episodes.mp4` (the first
+`--video` episodes of each task from their bags: the sim's third-person view beside the robot's camera, with the
+instruction, mode and step). With `--instructions FILE` each episode says one of the user's templates instead of
+the task's own wording, and the results give the success per template.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rt_policy_node.policies.policy import Mode
-from rt_sim.bag_video import read_frames, write_video
+from rt_sim.bag_video import write_video
 from rt_sim.episode_runner import (
     EpisodeResult,
     NodeSpec,
@@ -37,12 +39,16 @@ from rt_sim.episode_runner import (
     policy_node,
     sim_nodes,
 )
+from rt_sim.episode_video import episode_frames
 from rt_sim.instruction_file import InstructionFileError, Template, draw, load_instruction_file
 from rt_sim.tasks import make_task, task_names
 from rt_sim.tasks.drive_to_marker import arrived_at
 from rt_sim.tasks.pick_cube import cube_lifted
 
 EXPERT = "expert"
+# Third-person frames per sim second in videoed episodes (the control rate), and their playback rate.
+SCENE_RATE_HZ = 3.0
+VIDEO_FPS = 3.0
 EVAL_SEED = 100_000
 RESULTS_FILE = "results.json"
 Z_95 = 1.959964
@@ -169,10 +175,10 @@ def plot_success(results: dict[str, Any], out: Path) -> None:
     plt.close(figure)
 
 
-def render_video(directories: list[Path], out: Path, every: int = 2, fps: float = 5.0) -> int:
-    """Every `every`-th camera frame of the recorded episodes, one after another, as one MP4 (rt-bag-video's
-    defaults); returns the frame count."""
-    frames = [frame for directory in directories for frame in read_frames(directory, every=every)]
+def render_video(directories: list[Path], out: Path, fps: float = VIDEO_FPS) -> int:
+    """The recorded episodes one after another as one MP4 (rt_sim.episode_video: the third-person view beside the
+    robot's camera, with instruction, mode and step); returns the frame count."""
+    frames = [frame for directory in directories for frame in episode_frames(directory)]
     if frames:
         write_video(frames, out, fps)
     return len(frames)
@@ -192,7 +198,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, required=True, help="episodes per task")
     parser.add_argument("--seed", type=int, default=EVAL_SEED, help=f"first seed per task (default {EVAL_SEED})")
     parser.add_argument("--out", type=Path, default=Path("out/eval"), help="results, plot, video, bags, logs")
-    parser.add_argument("--video", type=int, default=2, help="episodes per task rendered into episodes.mp4")
+    parser.add_argument(
+        "--video",
+        type=int,
+        default=2,
+        help="episodes per task rendered into episodes.mp4: the sim's third-person view beside the robot's camera,"
+        " with instruction, mode and step",
+    )
     parser.add_argument(
         "--instructions",
         type=Path,
@@ -240,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 known = closed_episodes(bags)
                 seed = args.seed + index
                 template, instruction = _instruction(args.templates.get(task), task, seed)
-                result = node.run_episode(task, seed, max_steps, instruction=instruction)
+                video = {"scene_camera_rate_hz": SCENE_RATE_HZ if index < args.video else 0.0}
+                result = node.run_episode(task, seed, max_steps, instruction=instruction, sim_parameters=video)
                 record = episode_record(task, seed, result, template)
                 directory = mark_episode(bags, known, record, node)
                 episodes.append({**record, "directory": directory.name if directory else None})

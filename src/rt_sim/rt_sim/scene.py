@@ -34,8 +34,24 @@ MARKER_RADIUS = 0.15
 # Half-size of the floor area tasks place things on (m).
 ARENA_HALF_SIZE = 4.0
 
+# A fixed third-person view for videos (not the robot's sensor): from the table's front right, it sees the table
+# and its cubes, the arm at work, and the floor markers behind the robot.
+SCENE_CAMERA = "scene_camera"
+SCENE_CAMERA_POSITION = (1.4, -1.9, 1.7)
+SCENE_CAMERA_TARGET = (-0.3, 0.1, 0.35)
+SCENE_CAMERA_FOVY_DEG = 55.0
+
 TABLE_FRICTION = (0.6, 0.005, 0.0001)
 CUBE_FRICTION = (0.8, 0.01, 0.0005)
+
+
+def look_at(position: tuple[float, ...], target: tuple[float, ...]) -> list[float]:
+    """A MuJoCo camera's x and y axes (its `xyaxes`) for looking from `position` at `target`, horizon level."""
+    forward = np.subtract(target, position, dtype=np.float64)
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, (0.0, 0.0, 1.0))
+    right /= np.linalg.norm(right)
+    return [*right, *np.cross(right, forward)]
 
 
 def cube_name(colour: str) -> str:
@@ -85,6 +101,9 @@ def add_scene(spec: mujoco.MjSpec) -> None:
         conaffinity=WORLD_CONAFFINITY,
     )
     world.add_light(name="sun", pos=[0.5, 0.0, 3.0], dir=[0.0, 0.0, -1.0], diffuse=[0.5, 0.5, 0.5], castshadow=False)
+    camera = world.add_camera(name=SCENE_CAMERA, pos=list(SCENE_CAMERA_POSITION), fovy=SCENE_CAMERA_FOVY_DEG)
+    camera.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
+    camera.alt.xyaxes = look_at(SCENE_CAMERA_POSITION, SCENE_CAMERA_TARGET)
 
     _add_table(world)
     for colour, rgba in COLOURS.items():

@@ -1,6 +1,7 @@
 """rt_sim: the MuJoCo mobile manipulator as a ROS 2 robot, speaking what a real robot or Gazebo speaks.
 
-Publishes camera/image_raw (+ camera/camera_info), joint_states, odom, /clock and sim/success; follows
+Publishes camera/image_raw (+ camera/camera_info), joint_states, odom, /clock and sim/success, and when
+`scene_camera_rate_hz` > 0 a fixed third-person view on scene_camera/image_raw (for videos); follows
 cmd_vel and the arm and gripper controllers' JointTrajectory topics. Services: sim/reset (std_srvs/Trigger:
 resets to the `task`, `seed` and optional `colour` parameters, which callers set beforehand) and
 sim/task_state (Trigger, privileged state and success as JSON in `message`).
@@ -40,6 +41,7 @@ from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import RELIABLE, SENSOR_DATA
 from rt_policy_node.ros.robot_profile import load_profile
 from rt_sim.robot_model import BASE_BODY, CAMERA_BODY, CAMERA_FOVY_DEG, JOINT_NAMES
+from rt_sim.scene import SCENE_CAMERA
 from rt_sim.simulation import PHYSICS_RATE_HZ, Simulation
 from rt_sim.tasks import Episode, Task, make_task
 from rt_sim.trajectory import JointTrajectory
@@ -119,6 +121,27 @@ class SimNode(Node):
             high=60.0,
             read_only=True,
         )
+        scene_width = declare(
+            self,
+            "scene_camera_width",
+            640,
+            "Third-person view width (px), for videos",
+            low=160,
+            high=1280,
+            read_only=True,
+        )
+        scene_height = declare(
+            self, "scene_camera_height", 360, "Third-person view height (px)", low=90, high=720, read_only=True
+        )
+        declare(
+            self,
+            "scene_camera_rate_hz",
+            0.0,
+            "Third-person frames on scene_camera/image_raw per sim second (60 Hz / n); 0 = none (they cost render"
+            " time). Settable between episodes",
+            low=0.0,
+            high=60.0,
+        )
         declare(
             self,
             "joint_state_rate_hz",
@@ -180,6 +203,8 @@ class SimNode(Node):
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
         self.image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_DATA)
         self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR_DATA)
+        self.scene_pub = self.create_publisher(Image, "scene_camera/image_raw", SENSOR_DATA)
+        self.scene_size = (scene_width, scene_height)
         self.joint_pub = self.create_publisher(JointState, "joint_states", 10)
         self.odom_pub = self.create_publisher(Odometry, "odom", 10)
         self.success_pub = self.create_publisher(Bool, "sim/success", RELIABLE)
@@ -331,6 +356,14 @@ class SimNode(Node):
         self.success_pub.publish(Bool(data=self.success))
         shown.set()
 
+    def publish_scene_camera(self) -> None:
+        with self.lock:
+            image = self.sim.render_scene(*self.scene_size)
+        msg = Image(height=image.shape[0], width=image.shape[1], encoding="rgb8", step=image.shape[1] * 3)
+        msg.header.stamp, msg.header.frame_id = seconds_to_stamp(self.steps / PHYSICS_RATE_HZ), SCENE_CAMERA
+        msg.data = image.tobytes()
+        self.scene_pub.publish(msg)
+
     def show_new_layout(self) -> None:
         """Publishes the sensors of a sim/reset's new layout while paused (in the physics loop's thread: it owns
         the renderer)."""
@@ -362,6 +395,9 @@ class SimNode(Node):
                 self.publish_joint_states()
             if new_layout or tick % camera_every == 0:
                 self.publish_camera()
+            scene_rate = self.get_parameter("scene_camera_rate_hz").value
+            if scene_rate > 0.0 and tick % max(1, round(CLOCK_RATE_HZ / scene_rate)) == 0:
+                self.publish_scene_camera()
             self.publish_clock()
 
             rate = self.get_parameter("real_time_factor").value

@@ -27,13 +27,24 @@ from rt_sim.robot_model import (
     JOINT_NAMES,
     load_robot_spec,
 )
-from rt_sim.scene import COLOURS, Layout, add_scene, cube_name, marker_name, place_cube, place_marker
+from rt_sim.scene import (
+    COLOURS,
+    SCENE_CAMERA,
+    Layout,
+    add_scene,
+    cube_name,
+    marker_name,
+    place_cube,
+    place_marker,
+)
 from rt_sim.trajectory import JointTrajectory, TrajectoryFollower
 
 GRIPPER_OPEN = 0.04
 # Physics steps per second: 1/600 s divides the camera period (0.1 s), the control period (1/3 s) and
 # the /clock period of the sim node (1/60 s), so all of them fall exactly on physics steps.
 PHYSICS_RATE_HZ = 600
+# The largest third-person view `render_scene` draws.
+SCENE_VIEW_MAX = (1280, 720)
 
 
 class Simulation:
@@ -43,8 +54,8 @@ class Simulation:
         spec = load_robot_spec(urdf)
         add_scene(spec)
         spec.option.timestep = 1.0 / PHYSICS_RATE_HZ
-        spec.visual.global_.offwidth = max(image_width, 640)
-        spec.visual.global_.offheight = max(image_height, 480)
+        spec.visual.global_.offwidth = max(image_width, SCENE_VIEW_MAX[0])
+        spec.visual.global_.offheight = max(image_height, SCENE_VIEW_MAX[1])
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.image_width, self.image_height = image_width, image_height
@@ -66,6 +77,7 @@ class Simulation:
         self.gripper = TrajectoryFollower((GRIPPER_JOINT,), np.array([GRIPPER_OPEN]))
         self._twist = np.zeros(3)
         self._renderer: CameraRenderer | None = None
+        self._scene_renderer: CameraRenderer | None = None
 
     @property
     def time(self) -> float:
@@ -199,7 +211,17 @@ class Simulation:
             self._renderer = CameraRenderer(self.model, CAMERA_NAME, self.image_width, self.image_height)
         return self._renderer.render(self.data)
 
+    def render_scene(self, width: int = 640, height: int = 360) -> np.ndarray:
+        """The fixed third-person view (scene.SCENE_CAMERA) as an HxWx3 uint8 RGB image, for videos."""
+        renderer = self._scene_renderer
+        if renderer is None or (renderer.width, renderer.height) != (width, height):
+            if renderer is not None:
+                renderer.close()
+            self._scene_renderer = renderer = CameraRenderer(self.model, SCENE_CAMERA, width, height)
+        return renderer.render(self.data)
+
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        for renderer in (self._renderer, self._scene_renderer):
+            if renderer is not None:
+                renderer.close()
+        self._renderer = self._scene_renderer = None
