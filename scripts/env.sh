@@ -19,6 +19,15 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 # The launch files' default policy_path: the shipped simulation model.
 export RT_POLICY_PATH="${RT_POLICY_PATH:-$RT_ROOT/models/rt1_sim}"
+# sim.launch.xml's robot_state_publisher argument defaults to this: false where the package is not on
+# AMENT_PREFIX_PATH (pip-only machines), so `ros2 launch` and rt-launch do not fail on the missing package.
+_rt_rsp=false
+IFS=: read -ra _rt_prefixes <<<"${AMENT_PREFIX_PATH:-}"
+for _rt_prefix in "${_rt_prefixes[@]}"; do
+  [[ -e "$_rt_prefix/share/ament_index/resource_index/packages/robot_state_publisher" ]] && _rt_rsp=true
+done
+[[ "$_rt_rsp" == false ]] && export RT_ROBOT_STATE_PUBLISHER=false
+unset _rt_rsp _rt_prefixes _rt_prefix
 # Fast DDS's default 512 KiB shared-memory segment drops most best-effort camera frames larger than
 # that (640x480 rgb8 is 900 KiB) between processes; the project's profile enlarges it.
 if [[ "$RMW_IMPLEMENTATION" == rmw_fastrtps_cpp && -z "${FASTDDS_DEFAULT_PROFILES_FILE:-}" ]]; then

@@ -28,10 +28,12 @@ import mujoco
 import pinocchio as pin
 import pytest
 import yaml
+from ament_index_python.packages import get_package_share_directory as ament_package_share
 from harness import Probe, wait_for
 from rcl_interfaces.srv import ListParameters
 
-from rt_bringup.launch_xml import TRUE_STRINGS, LaunchError, LaunchPlan, NodeSpec, ament_package_share, load_launch
+from rt_bringup.launch_substitutions import LaunchError, ament_package_prefix
+from rt_bringup.launch_xml import LaunchPlan, NodeSpec, load_launch
 from rt_bringup.rt_launch import find_executable, node_command
 from rt_gazebo.description import ANCHOR_JOINT, DescriptionError, gazebo_description, root_link
 from rt_policy_node.policies.constant import ConstantPolicy, ConstantPolicyConfig
@@ -55,8 +57,8 @@ BASE_RELAY = GAZEBO / "config" / "base_relay.yaml"
 WORLD = GAZEBO / "worlds" / "rt_table.sdf"
 GAZEBO_LAUNCH = GAZEBO / "launch" / "gazebo.launch.xml"
 
-# Where a package that is not installed here (Gazebo's, ros2_control's) claims to live.
-NOT_INSTALLED = "/not-installed/share"
+# The install prefix a package that is not installed here (Gazebo's, ros2_control's) claims.
+NOT_INSTALLED = "/not-installed"
 # Values for launch arguments that have no default, so that every launch file can be interpreted.
 REQUIRED_ARGUMENT_VALUES = {"profile": str(GENERIC_PROFILE)}
 NODE_START_TIMEOUT_S = 60.0
@@ -100,11 +102,15 @@ IMPLIED_COMMAND_INTERFACE = {
 }
 
 
-def package_share(package: str) -> str:
+def package_prefix(package: str) -> str:
     try:
-        return ament_package_share(package)
+        return ament_package_prefix(package)
     except LaunchError:
-        return f"{NOT_INSTALLED}/{package}"
+        return NOT_INSTALLED
+
+
+def package_share(package: str) -> str:
+    return os.path.join(package_prefix(package), "share", package)
 
 
 def ours(file: str) -> bool:
@@ -126,17 +132,21 @@ def read_yaml(path: str | Path) -> object:
 
 
 def argument_sets(path: Path) -> list[dict[str, str]]:
-    """Defaults, then every boolean argument flipped, so that each if/unless on an argument runs both ways."""
-    declared = [(arg.get("name"), arg.get("default")) for arg in ET.parse(path).getroot().findall("arg")]
+    """Defaults, then every boolean argument flipped, so that each if/unless on an argument runs both ways
+    (a default `$(env NAME true)` counts as its fallback)."""
+    declared = []
+    for arg in ET.parse(path).getroot().findall("arg"):
+        fallback = re.fullmatch(r"\$\(env \S+ (\w+)\)", arg.get("default") or "")
+        declared.append((arg.get("name"), fallback.group(1) if fallback else arg.get("default")))
     required = {}
     for name, default in declared:
         if default is None:
             assert name in REQUIRED_ARGUMENT_VALUES, f"{path}: add a test value for required argument {name!r}"
             required[name] = REQUIRED_ARGUMENT_VALUES[name]
     flipped = {
-        name: "false" if default.lower() in TRUE_STRINGS else "true"
+        name: "false" if default.lower() == "true" else "true"
         for name, default in declared
-        if default is not None and default.lower() in ("true", "false", "1", "0")
+        if default is not None and default.lower() in ("true", "false")
     }
     return [required, {**required, **flipped}] if flipped else [required]
 
@@ -155,9 +165,11 @@ def plans(policy_path) -> dict[Path, list[LaunchPlan] | Exception]:
     result: dict[Path, list[LaunchPlan] | Exception] = {}
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RT_POLICY_PATH", policy_path)
+        # Arguments defaulting to `$(env NAME fallback)` take the fallback, which argument_sets flips.
+        env.delenv("RT_ROBOT_STATE_PUBLISHER", raising=False)
         for path in LAUNCH_FILES:
             try:
-                result[path] = [load_launch(path, args, package_share, follow=ours) for args in argument_sets(path)]
+                result[path] = [load_launch(path, args, package_prefix, follow=ours) for args in argument_sets(path)]
             except (LaunchError, AssertionError, subprocess.CalledProcessError, OSError) as err:
                 result[path] = err
     return result
@@ -193,8 +205,9 @@ def test_launch_file_names_only_nodes_that_exist_or_are_dependencies(plans, path
         for spec in plan.nodes:
             package = owner(spec.source)
             if spec.package in OUR_PACKAGES:
-                executable = find_executable(spec)
-                if executable is None or not os.access(executable, os.X_OK):
+                try:
+                    find_executable(spec)
+                except LaunchError:
                     problems.append(f"{spec.package}/{spec.executable} is not an installed executable (make setup?)")
             elif spec.package not in exec_depends(package):
                 problems.append(f"{spec.package} (node {spec.name}) is not an exec_depend of {package}")
@@ -223,12 +236,16 @@ def test_launch_file_parameter_files_exist_and_parse(plans, path):
                         f"{param_file}: {key!r} has no ros__parameters mapping"
                     )
             for name, value in spec.params.items():
-                if value.startswith("/") and Path(value).suffix in (".yaml", ".sdf", ".urdf", ".xml"):
+                if (
+                    isinstance(value, str)
+                    and value.startswith("/")
+                    and Path(value).suffix in (".yaml", ".sdf", ".urdf", ".xml")
+                ):
                     assert Path(value).is_file(), f"{spec.name}: parameter {name} names {value}, which does not exist"
 
 
 def fully_qualified(spec: NodeSpec) -> str:
-    return f"{spec.namespace.rstrip('/')}/{spec.name}"
+    return f"{(spec.namespace or '').rstrip('/')}/{spec.name}"
 
 
 def section_applies(key: str, node: str) -> bool:
@@ -307,7 +324,7 @@ def test_our_nodes_declare_every_parameter_their_launch_files_set(plans, tmp_pat
     for path in LAUNCH_FILES:
         for plan in plans_of(plans, path):
             for spec in plan.nodes:
-                if spec.package in OUR_PACKAGES and find_executable(spec) is not None:
+                if spec.package in OUR_PACKAGES:
                     specs.setdefault((fully_qualified(spec), tuple(spec.param_files), tuple(sorted(spec.params))), spec)
     assert specs, "no node of ours in any launch file"
     # Two nodes with one name would answer each other's service calls: start them in separate rounds.
@@ -473,8 +490,8 @@ def test_gazebo_world_matches_the_mujoco_scene(plans):
         marker = models[scene.marker_name(colour)]
         assert float(marker.findtext("link/visual/geometry/cylinder/radius")) == pytest.approx(scene.MARKER_RADIUS)
         assert floats(marker.findtext("link/visual/material/diffuse")) == pytest.approx(rgba)
-    declared = plans_of(plans, GAZEBO_LAUNCH)[0].declared
-    assert float(declared["x"][0]) == pytest.approx(scene.WORK_BASE_X), "spawn where the MuJoCo tasks work"
+    x = next(argument for argument in plans_of(plans, GAZEBO_LAUNCH)[0].arguments if argument.name == "x")
+    assert float(x.default[0]) == pytest.approx(scene.WORK_BASE_X), "spawn where the MuJoCo tasks work"
 
 
 # -- robot profiles -------------------------------------------------------------------------------
