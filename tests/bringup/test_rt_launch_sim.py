@@ -30,7 +30,7 @@ def arm_policy(tmp_path):
 
 def test_rt_launch_sim_runs_the_stack_and_stops_cleanly(arm_policy, tmp_path):
     launch = subprocess.Popen(
-        ["rt-launch", "sim", f"policy_path:={arm_policy}", "real_time_factor:=1.0"],
+        ["rt-launch", "sim", f"policy_path:={arm_policy}", "real_time_factor:=1.0", "robot_state_publisher:=false"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -64,7 +64,7 @@ def test_rt_launch_sim_runs_the_stack_and_stops_cleanly(arm_policy, tmp_path):
         reader.join(timeout=5)
     output = "".join(lines)
     pids = [int(p) for p in re.findall(r"started \S+ \(pid (\d+)\)", output)]
-    assert len(pids) == 3, output  # rt_sim, rt_policy, rt_action_executor (robot_state_publisher is not installed)
+    assert len(pids) == 3, output  # rt_sim, rt_policy, rt_action_executor (robot_state_publisher left out)
     assert "[rt_policy]" in output and "all nodes stopped" in output
     assert code == 0, output
     for pid in pids:
