@@ -27,16 +27,16 @@ class RealLaunch:
     site: Path
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """The environment to run real_launch.py in: the wheels first on PYTHONPATH and AMENT_PREFIX_PATH
-        (launch finds its grammar through the ament index)."""
+        """The environment for real_launch.py: the wheels first on PYTHONPATH and AMENT_PREFIX_PATH."""
+        # launch finds its grammar.lark through the ament index.
         env = {**os.environ, **(extra or {})}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.site), env.get("PYTHONPATH")]))
         env["AMENT_PREFIX_PATH"] = os.pathsep.join(filter(None, [str(self.site), env.get("AMENT_PREFIX_PATH")]))
         return env
 
     def resolve(self, request: dict, workdir: Path) -> dict:
-        """Runs `real_launch.py resolve` on `request` (see there) in `workdir`; returns its answer. A case
-        that sets AMENT_PREFIX_PATH keeps the wheels' prefix first on it."""
+        """Runs `real_launch.py resolve` on `request` in `workdir` and returns its answer."""
+        # A case that sets AMENT_PREFIX_PATH keeps the wheels' prefix first on it.
         for case in request.get("cases", []):
             if "AMENT_PREFIX_PATH" in case.get("env", {}):
                 case["env"]["AMENT_PREFIX_PATH"] = f"{self.site}{os.pathsep}{case['env']['AMENT_PREFIX_PATH']}"

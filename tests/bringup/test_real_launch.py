@@ -86,8 +86,8 @@ PROJECT_ERRORS = [
 
 @pytest.fixture(scope="module")
 def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An install prefix with stand-ins of the packages above: an ament index marker, a share directory
-    (ros_gz_sim's with an empty gz_sim.launch.py) and executables that do nothing."""
+    """A prefix with stand-ins of STAND_INS: index markers, share dirs, executables that do nothing."""
+    # ros_gz_sim's share directory has an empty gz_sim.launch.py.
     prefix = tmp_path_factory.mktemp("stand_ins")
     index = prefix / "share" / "ament_index" / "resource_index" / "packages"
     index.mkdir(parents=True)
@@ -188,8 +188,7 @@ def test_project_launch_files_fail_the_same(project_answers, index):
 
 @pytest.mark.parametrize("file", [SIM, ROBOT, RECORD, GAZEBO], ids=lambda f: f.name)
 def test_readme_lists_the_arguments_show_args_prints(project_answers, file):
-    """README's "Launch arguments of `X.launch.xml`" paragraph names every argument `--show-args` lists, in
-    its order (other backticked words may come between)."""
+    """README's "Launch arguments of `X`" names every argument `--show-args` lists, in its order."""
     names = [argument["name"] for argument in project_answers["show_args"][str(file)]["arguments"]]
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     heading = f"Launch arguments of `{file.name}`"

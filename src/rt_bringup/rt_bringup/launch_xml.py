@@ -294,8 +294,8 @@ def absolute_namespace(namespace: str | None) -> str | None:
 
 
 def command_line(parts: Parts) -> list[Parts]:
-    """Splits an `args` attribute into arguments like the real launch: text by shell rules, each substitution
-    joined to the text it touches (so a substituted value with spaces stays one argument)."""
+    """Splits an `args` attribute as the real launch does: text by shell rules, substitutions joined to it."""
+    # A substitution stays part of the argument it touches, so a substituted value with spaces is one argument.
     result: list[Parts] = []
     current: list[Part] = []
     for part in parts:
@@ -363,8 +363,7 @@ class _Entity:
             raise self.error(f"{name}={text!r}: {exc}") from exc
 
     def flag(self, name: str) -> bool | None:
-        """A boolean attribute read as the real frontend does: YAML booleans, `1`, `0`, else any non-empty
-        text is true (it keeps the text, which Python finds truthy)."""
+        """A boolean attribute as the real frontend reads it: YAML booleans, `1`, `0`; other non-empty text is true."""
         text = self.attr(name, optional=True)
         if text is None:
             return None
@@ -610,13 +609,11 @@ def _normalized(value: object, kind: ValueType | None) -> object:
 def declared_arguments(
     actions: Sequence[Action], load: Callable[[Include], list[Action] | None]
 ) -> list[DeclaredArgument]:
-    """The arguments `ros2 launch --show-args` lists: declared here, in groups, in the files included.
-
-    As in the real launch: the first declaration of a name counts; an argument is conditional when it has
-    a condition or sits right inside a group that has one; includes are read without any launch
-    configuration set (one whose path needs one is not seen); nothing after a group's reset of launch
-    configurations (`forwarding="false"`) is seen.
-    """
+    """The arguments `ros2 launch --show-args` lists: declared here, in groups and in included files."""
+    # As in the real launch: the first declaration of a name counts; an argument is conditional when it has a
+    # condition or sits right inside a group that has one; included files are read without any launch
+    # configuration set (one whose path needs one is not seen); nothing after a group's reset of launch
+    # configurations (`forwarding="false"`) is seen.
     found: list[DeclaredArgument] = []
     _walk_declared(actions, load, found, conditional=False, includes=None)
     return found
@@ -681,8 +678,8 @@ class _Launch:
             return []
 
     def include(self, location: str, arguments: Sequence[tuple[Parts, Parts]], source: str, top: bool = False) -> None:
-        """What an `<include>` does once its file is known: configurations from its args, then the file (the
-        `top` one, which the command line includes, is read whatever `follow` says)."""
+        """An <include> once its file is known: configurations from its args, then the file in the same scope."""
+        # The `top` file, which the command line includes, is read whatever `follow` says.
         launch_file = self.read(location) if top or self.follow(location) else None
         path = os.path.abspath(location)
         self.context.current_file = path
@@ -888,12 +885,10 @@ def load_launch(
     package_prefix: PackagePrefix = ament_package_prefix,
     follow: FollowInclude = follow_every_include,
 ) -> LaunchPlan:
-    """Interprets the launch file at `path` with `name:=value` `arguments` as `ros2 launch` would; returns
-    the node plan. An `<include>` of a file that `follow` rejects is listed in `plan.includes`, not read.
-
-    Stricter than `ros2 launch`, which ignores them: an argument declared nowhere in the tree of included
-    files is an error (a typo would otherwise silently run with the default).
-    """
+    """The node plan of the launch file at `path` with `arguments`, as `ros2 launch` would run it."""
+    # An <include> of a file that `follow` rejects is listed in `plan.includes`, not read. Stricter than
+    # `ros2 launch`, which ignores them: an argument declared nowhere in the tree of included files is an error
+    # (a typo would otherwise silently run with the default).
     arguments = dict(arguments or {})
     launch = _Launch(package_prefix, follow)
     location = str(path)

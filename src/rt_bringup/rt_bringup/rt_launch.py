@@ -37,8 +37,8 @@ SHUTDOWN_GRACE_S = 10.0
 
 
 def find_executable(spec: NodeSpec) -> Path:
-    """Where `ros2 launch` finds the node's executable: in `<prefix>/lib/<package>/`, or on PATH without a
-    package; LaunchError with the real launch's message when it is not there."""
+    """Where `ros2 launch` finds the node's executable (`<prefix>/lib/<package>/`, or PATH without a package)."""
+    # LaunchError with the real launch's message when it is not there.
     if spec.package is None:
         found = shutil.which(spec.executable)
         if found is None:
@@ -185,11 +185,9 @@ class ProcessGroup:
 
 
 def run(plan: LaunchPlan) -> int:
-    """Runs the plan until Ctrl-C, SIGTERM, the exit of an `on_exit="shutdown"` node, or every node's exit.
-
-    Returns 0 like `ros2 launch`, whose exit status does not reflect its nodes'; 1 when a node's executable
-    cannot be found (then nothing is started).
-    """
+    """Runs the plan until Ctrl-C, SIGTERM, an `on_exit="shutdown"` node's exit, or every node's exit."""
+    # Returns 0 like `ros2 launch`, whose exit status does not reflect its nodes'; 1 when a node's executable
+    # cannot be found (then nothing is started).
     try:
         executables = [find_executable(spec) for spec in plan.nodes]
     except LaunchError as exc:
