@@ -4,6 +4,7 @@ Layout written (LeRobot's v3.0 format: many episodes per file, located through t
 
     meta/info.json                          codebase_version "v3.0", fps, features, path templates, totals
     meta/stats.json                         per feature: min, max, mean, std, count, q01/q10/q50/q90/q99
+                                            (pooled from the episodes' own, as LeRobot aggregates them)
     meta/tasks.parquet                      one row per instruction: index `task` (the text), `task_index`
     meta/episodes/chunk-000/file-000.parquet  one row per episode: length, tasks, its rows in the data files,
                                             its span in each video file, its own stats (`stats/...`)
@@ -53,8 +54,10 @@ VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.m
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
 CAMERA_KEY = "observation.images.camera"
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
-# Frames per episode sampled for image statistics (LeRobot samples too).
-STAT_FRAMES = 100
+# Image statistics are estimated, as LeRobot's are: from up to this many frames per episode, each subsampled to
+# at most STAT_SIDE pixels a side.
+STAT_FRAMES = 25
+STAT_SIDE = 64
 DEFAULT_FPS = 3
 CODECS = {"h264": "libx264", "av1": "libsvtav1"}
 # RT-1 spec field -> (feature name, axis names).
@@ -241,18 +244,36 @@ def _stats(values: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-channel statistics of frames scaled to [0, 1], shaped (3, 1, 1) as LeRobot keeps them; `count` is the
-    number of frames sampled."""
-    pixels = frames.reshape(-1, 3).astype(np.float64) / 255.0
-    stats = _stats(pixels)
-    return {k: (v if k == "count" else v.reshape(3, 1, 1)) for k, v in stats.items()} | {
-        "count": np.array([len(frames)])
+    """Per-channel statistics of frames scaled to [0, 1], shaped (3, 1, 1) as LeRobot keeps them, estimated from
+    a sample of the frames and pixels; `count` is the number of frames sampled."""
+    sampled = frames[:: max(1, len(frames) // STAT_FRAMES)]
+    stride = max(1, -(-max(sampled.shape[1:3]) // STAT_SIDE))
+    pixels = sampled[:, ::stride, ::stride].reshape(-1, 3).astype(np.float64) / 255.0
+    stats = {k: v.reshape(3, 1, 1) for k, v in _stats(pixels).items() if k != "count"}
+    return stats | {"count": np.array([len(sampled)])}
+
+
+def _aggregate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Dataset statistics from the episodes': exact count, min, max, mean and std (pooled variance); quantiles
+    bounded as LeRobot bounds them (the lowest episode value for q01-q50, the highest above)."""
+    counts = np.array([float(p["count"][0]) for p in parts])
+    shape = (-1,) + (1,) * np.ndim(parts[0]["mean"])
+    weights = (counts / counts.sum()).reshape(shape)
+    means = np.stack([p["mean"] for p in parts])
+    mean = (weights * means).sum(axis=0)
+    variance = (weights * (np.stack([p["std"] for p in parts]) ** 2 + (means - mean) ** 2)).sum(axis=0)
+    out = {
+        "min": np.min([p["min"] for p in parts], axis=0),
+        "max": np.max([p["max"] for p in parts], axis=0),
+        "mean": mean,
+        "std": np.sqrt(variance),
+        "count": np.array([int(counts.sum())]),
     }
-
-
-def _sample(frames: np.ndarray) -> np.ndarray:
-    step = max(1, len(frames) // STAT_FRAMES)
-    return frames[::step]
+    for q in QUANTILES:
+        key = f"q{round(q * 100):02d}"
+        values = np.stack([p[key] for p in parts])
+        out[key] = values.min(axis=0) if q <= 0.5 else values.max(axis=0)
+    return out
 
 
 def _as_lists(stats: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -411,8 +432,7 @@ def export_lerobot(
     summary = ExportSummary()
     tasks: dict[str, int] = {}
     episode_rows: list[dict[str, Any]] = []
-    columns_seen: dict[str, list[np.ndarray]] = {}
-    image_samples: list[np.ndarray] = []
+    episode_stats: dict[str, list[dict[str, np.ndarray]]] = {}
     videos: _VideoFiles | None = None
     data: _DataFiles | None = None
     features: dict[str, dict[str, Any]] = {}
@@ -448,8 +468,6 @@ def export_lerobot(
             table = pa.table({name: _arrow_column(values) for name, values in columns.items()}, schema=data.schema)
             data_chunk, data_file = data.append(table)
             video_chunk, video_file, start_s, end_s = videos.append(episode.frames)
-            sampled = _sample(episode.frames)
-            image_samples.append(sampled)
             row = {
                 "episode_index": summary.episodes,
                 "tasks": [episode.instruction],
@@ -465,10 +483,11 @@ def export_lerobot(
                 "meta/episodes/chunk_index": 0,
                 "meta/episodes/file_index": 0,
             }
-            for name, values in columns.items():
-                row.update({f"stats/{name}/{k}": v.tolist() for k, v in _stats(values).items()})
-                columns_seen.setdefault(name, []).append(values)
-            row.update({f"stats/{CAMERA_KEY}/{k}": v.tolist() for k, v in _image_stats(sampled).items()})
+            stats = {name: _stats(values) for name, values in columns.items()}
+            stats[CAMERA_KEY] = _image_stats(episode.frames)
+            for name, feature_stats in stats.items():
+                row.update({f"stats/{name}/{k}": v.tolist() for k, v in feature_stats.items()})
+                episode_stats.setdefault(name, []).append(feature_stats)
             episode_rows.append(row)
             summary.episodes += 1
             summary.frames += len(episode.actions)
@@ -485,8 +504,7 @@ def export_lerobot(
     (meta / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(episode_rows), out / EPISODES_PATH)
     pq.write_table(_tasks_table(summary.tasks), meta / "tasks.parquet")
-    stats = {name: _as_lists(_stats(np.concatenate(parts))) for name, parts in columns_seen.items()}
-    stats[CAMERA_KEY] = _as_lists(_image_stats(np.concatenate(image_samples)))
+    stats = {name: _as_lists(_aggregate(parts)) for name, parts in episode_stats.items()}
     (meta / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     info = {
         "codebase_version": CODEBASE_VERSION,
