@@ -1,5 +1,7 @@
 """Helpers shared by the data tests (a plain module: conftest files are not for importing)."""
 
+from pathlib import Path
+
 import numpy as np
 
 from rt_policy_node.policies.text import default_text_encoder
@@ -23,3 +25,8 @@ class CountingEncoder:
 
 def identity_frame(frame: np.ndarray) -> np.ndarray:
     return np.array(frame)
+
+
+# RLDS datasets written by the real tensorflow-datasets writer (scripts/make_rlds_fixture.py).
+RLDS_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rlds"
+FRACTAL = RLDS_FIXTURES / "fractal20220817_data" / "0.1.0"

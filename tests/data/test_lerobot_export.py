@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from dataset_helpers import FRAME
-from test_rlds import FRACTAL, resize
+from dataset_helpers import FRACTAL, FRAME
 
 from rt_policy_node.data.cli import main as rt_dataset
+from rt_policy_node.data.cli import resize_frame
 from rt_policy_node.data.dataset import StoredDataset
 from rt_policy_node.data.episode_reader import read_episode
 from rt_policy_node.data.lerobot import CAMERA_KEY, VideoOptions, export_lerobot
@@ -175,7 +175,7 @@ def test_a_built_dataset_exports_nearly_losslessly_with_yuv444p(tmp_path, built)
 
 def test_an_imported_rlds_dataset_exports_its_tasks_and_actions(tmp_path):
     imported = tmp_path / "fractal"
-    index = import_rlds([FRACTAL], imported, 48, resize, progress=False)
+    index = import_rlds([FRACTAL], imported, 48, lambda f: resize_frame(f, 48), progress=False)
     out = tmp_path / "lerobot"
     summary = export_lerobot([imported], out, video=VideoOptions(codec="av1", crf=30))
     read = read_lerobot(out)
@@ -193,7 +193,7 @@ def test_an_imported_rlds_dataset_exports_its_tasks_and_actions(tmp_path):
 def test_refusals_name_the_problem(tmp_path, built, capsys):
     source_dir, _, _ = built
     imported = tmp_path / "fractal"
-    import_rlds([FRACTAL], imported, 48, resize, progress=False)
+    import_rlds([FRACTAL], imported, 48, lambda f: resize_frame(f, 48), progress=False)
     with pytest.raises(ValueError, match=r"frames are 48x48, earlier episodes' 32x32"):
         export_lerobot([source_dir, imported], tmp_path / "mixed")
     out = tmp_path / "lerobot"

@@ -4,8 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from dataset_helpers import FRAME, CountingEncoder
-from test_rlds import FRACTAL
+from dataset_helpers import FRACTAL, FRAME, CountingEncoder
 
 from rt_policy_node.data.builder import build_dataset
 from rt_policy_node.data.cli import resize_frame

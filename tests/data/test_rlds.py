@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dataset_helpers import FRACTAL, RLDS_FIXTURES
 
 from rt_policy_node.data.cli import main as rt_dataset
 from rt_policy_node.data.cli import resize_frame
@@ -23,10 +24,8 @@ from rt_policy_node.data.tfrecord import parse_example, read_records, serialize_
 from rt_policy_node.data.windows import WindowDataset
 from rt_policy_node.policies.action_tokenizer import ActionTokenizer
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rlds"
-FRACTAL = FIXTURES / "fractal20220817_data" / "0.1.0"
 SHARD = FRACTAL / "fractal20220817_data-train.tfrecord-00000-of-00001"
-TOY = FIXTURES / "toy_eef_delta_rlds" / "1.0.0"
+TOY = RLDS_FIXTURES / "toy_eef_delta_rlds" / "1.0.0"
 SIZE = 48
 
 
@@ -141,7 +140,7 @@ def test_episode_metadata_is_kept(imported):
 def test_another_action_space_is_refused_with_the_reason(tmp_path, capsys):
     with pytest.raises(RldsError, match=r"toy_eef_delta_rlds's actions are not in RT-1's action space"):
         import_rlds([TOY], tmp_path / "out", SIZE, resize, progress=False)
-    assert rt_dataset(["import-rlds", str(FIXTURES), "--out", str(tmp_path / "out"), "--image-size", "48"]) == 1
+    assert rt_dataset(["import-rlds", str(RLDS_FIXTURES), "--out", str(tmp_path / "out"), "--image-size", "48"]) == 1
     error = capsys.readouterr().err
     assert str(TOY) in error and "steps/action: tensor float32 [7]" in error
     assert not (tmp_path / "out" / "index.json").exists()

@@ -101,14 +101,10 @@ def _import_rlds(args: argparse.Namespace) -> int:
             ActionTokenizer(rounding=rounding),
             image_key=args.image_key,
             fps=args.fps,
-            text_encoder=RLDS_TEXT_ENCODER,
             max_episodes=args.max_episodes,
             overwrite=args.overwrite,
         )
-    except RldsError as err:
-        print(f"rt-dataset import-rlds: {err}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as err:
+    except (RldsError, ValueError, OSError) as err:
         print(f"rt-dataset import-rlds: {err}", file=sys.stderr)
         return 1
     print(index.describe())
