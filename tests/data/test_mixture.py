@@ -1,5 +1,7 @@
 """Mixtures of stored datasets for training: weighted, seeded, resumable batches over several window datasets."""
 
+import dataclasses
+import json
 import pickle
 
 import numpy as np
@@ -7,6 +9,7 @@ import pytest
 from dataset_helpers import FRACTAL, FRAME, CountingEncoder
 
 from rt_policy_node.data.builder import build_dataset
+from rt_policy_node.data.cli import main as rt_dataset
 from rt_policy_node.data.cli import resize_frame
 from rt_policy_node.data.dataset import StoredDataset
 from rt_policy_node.data.mixture import (
@@ -22,6 +25,7 @@ from rt_policy_node.data.mixture import (
 from rt_policy_node.data.rlds import import_rlds
 from rt_policy_node.data.windows import WindowDataset
 from rt_policy_node.policies.action_tokenizer import RT1_ACTION_SPEC, ActionDim, ActionTokenizer
+from rt_policy_node.policies.rt1.config import rt1_preset
 
 SMALL = 24
 
@@ -157,3 +161,23 @@ def test_different_label_rounding_is_a_warning(tmp_path, built, good_episodes):
     )
     with pytest.warns(UserWarning, match="'round' rounding"):
         open_sources([MixtureSource(str(built[0])), MixtureSource(str(rounded))])
+
+
+def test_bags_built_with_large_v5_embeddings_mix_with_an_imported_rlds_dataset(tmp_path, good_episodes):
+    """The README's worked example in small: the model's config for size and labels, one text encoder."""
+    config = dataclasses.replace(rt1_preset("rt1_reference"), image_size=FRAME)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config.to_dict()))
+    texts = ["move to the red square", "move to the blue square"]
+    vectors = np.random.default_rng(0).normal(size=(2, 512)).astype(np.float32)
+    np.savez(tmp_path / "use_large_v5.npz", instructions=np.array(texts), embeddings=vectors)
+    mine, fractal = tmp_path / "mine", tmp_path / "fractal"
+    build = ["build", str(good_episodes[0].parent), "--out", str(mine), "--model-config", str(config_path)]
+    assert rt_dataset([*build, "--text-embeddings", str(tmp_path / "use_large_v5.npz")]) == 0
+    rlds = ["import-rlds", str(FRACTAL), "--out", str(fractal), "--model-config", str(config_path)]
+    assert rt_dataset(rlds) == 0
+    stored = open_sources(parse_sources([f"{fractal}:0.5", f"{mine}:0.5"]), image_size=FRAME)
+    assert [d.index.text_encoder for d in stored] == ["use-large-v5", "use-large-v5"]
+    assert [d.index.rounding for d in stored] == ["floor", "floor"]
+    index = stored[1].index
+    np.testing.assert_array_equal(stored[1].embeddings, vectors[[texts.index(t) for t in index.instructions]])
