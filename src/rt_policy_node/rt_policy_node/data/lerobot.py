@@ -43,7 +43,7 @@ from rt_policy_node.data.action_stats import dimension_names
 from rt_policy_node.data.builder import find_episodes
 from rt_policy_node.data.dataset import SkippedEpisode, StoredDataset
 from rt_policy_node.data.episode_reader import DEFAULT_TOPICS, BadEpisode, EpisodeTopics, read_episode, read_sidecar
-from rt_policy_node.policies.action_tokenizer import RT1_ACTION_SPEC, ActionTokenizer
+from rt_policy_node.policies.action_tokenizer import RT1_ACTION_SPEC, ActionTokenizer, spec_to_json
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
@@ -93,7 +93,10 @@ class VideoOptions:
 
 
 def _episodes_from_dataset(path: Path) -> Iterator[ExportEpisode]:
+    """A built (or imported) dataset's episodes with their stored frames."""
     data = StoredDataset(path)
+    if data.index.action_spec != spec_to_json(RT1_ACTION_SPEC):
+        raise ValueError(f"{path}: its action spec is not RT-1's released one, which the exported features name")
     actions = np.load(path / layout.ACTIONS_FILE, mmap_mode="r")
     for episode in data.index.episodes:
         steps = slice(episode.start, episode.start + episode.length)
@@ -110,6 +113,7 @@ def _episodes_from_dataset(path: Path) -> Iterator[ExportEpisode]:
 def _episodes_from_bags(
     paths: list[Path], tokenizer: ActionTokenizer, topics: EpisodeTopics, skipped: list[SkippedEpisode]
 ) -> Iterator[ExportEpisode]:
+    """The usable episodes of bags, frames at the camera's resolution (failed expert demonstrations left out)."""
     episode_dirs, missing = find_episodes(paths)
     skipped.extend(missing)
     for path in episode_dirs:
