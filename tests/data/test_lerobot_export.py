@@ -152,6 +152,7 @@ def test_stats_are_lerobots(from_bags):
     np.testing.assert_allclose(stats["action"]["mean"], actions.mean(axis=0), rtol=1e-6, atol=1e-7)
     assert stats["action"]["count"] == [len(actions)]
     assert set(stats["action"]) == {"min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99"}
+    assert len(stats["action.mode"]["max"]) == len(stats["timestamp"]["mean"]) == 1  # shape (1,), as LeRobot's
     image = np.array(stats[CAMERA_KEY]["mean"])
     assert image.shape == (3, 1, 1) and ((image >= 0) & (image <= 1)).all()
     assert "stats/action/mean" in read["episodes"][0]

@@ -233,8 +233,8 @@ def _hf_features(features: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _stats(values: np.ndarray) -> dict[str, np.ndarray]:
-    """LeRobot's statistics of `values [N, ...]` along the first axis."""
-    values = values.astype(np.float64)
+    """LeRobot's statistics of `values [N, ...]` along the first axis (a scalar feature's as shape (1,))."""
+    values = values.astype(np.float64).reshape(len(values), -1)
     stats = {
         "min": values.min(axis=0),
         "max": values.max(axis=0),
