@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.highlevel import AnyReader
 
-from rt_policy_node.ros.kinematics import ArmKinematics
+from rt_policy_node.robot.kinematics import ArmKinematics
 from rt_sim.expert import grasp_heading
 from rt_sim.geometry import world_to_base
 from rt_sim.robot_model import ARM_JOINTS, BASE_JOINTS, urdf_path

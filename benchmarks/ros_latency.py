@@ -40,9 +40,9 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from rt_msgs.msg import RTAction
+from rt_policy_node.images import ENCODINGS, image_to_rgb
 from rt_policy_node.policies.constant import ConstantPolicy, ConstantPolicyConfig
 from rt_policy_node.ros.conversions import seconds_to_stamp
-from rt_policy_node.ros.image_conversion import ENCODINGS, image_to_rgb
 from rt_policy_node.ros.qos import LATCHED, SENSOR_DATA
 
 WIDTH, HEIGHT = 640, 480

@@ -37,8 +37,8 @@ from rt_bringup.launch_xml import LaunchPlan, NodeSpec, load_launch
 from rt_bringup.rt_launch import find_executable, node_command
 from rt_gazebo.description import ANCHOR_JOINT, DescriptionError, gazebo_description, root_link
 from rt_policy_node.policies.constant import ConstantPolicy, ConstantPolicyConfig
-from rt_policy_node.ros.kinematics import ArmKinematics
-from rt_policy_node.ros.robot_profile import RobotProfile, load_profile
+from rt_policy_node.robot.kinematics import ArmKinematics
+from rt_policy_node.robot.profile import RobotProfile, load_profile
 from rt_sim import scene
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""image_conversion (ROS-free): every encoding, row padding, views instead of copies, and clear errors."""
+"""images (ROS-free): every encoding, row padding, views instead of copies, and clear errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from rt_policy_node.ros.image_conversion import ImageError, compressed_to_rgb, image_to_rgb
+from rt_policy_node.images import ImageError, compressed_to_rgb, image_to_rgb
 
 RGB = np.random.default_rng(0).integers(0, 256, (5, 7, 3), np.uint8)
 

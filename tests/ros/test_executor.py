@@ -20,11 +20,11 @@ from trajectory_msgs.msg import JointTrajectory
 
 from rt_msgs.msg import RTAction
 from rt_policy_node.policies.policy import Action, Mode
+from rt_policy_node.robot.kinematics import ArmKinematics
+from rt_policy_node.robot.limits import clamp_norm, keep_inside_box, limit_joint_step, rate_limit, rotation_step
+from rt_policy_node.robot.profile import load_profile
 from rt_policy_node.ros.conversions import action_to_msg, seconds_to_stamp, stamp_to_seconds
-from rt_policy_node.ros.kinematics import ArmKinematics
 from rt_policy_node.ros.qos import RELIABLE
-from rt_policy_node.ros.robot_profile import load_profile
-from rt_policy_node.ros.safety import clamp_norm, keep_inside_box, limit_joint_step, rate_limit, rotation_step
 
 PROFILE = CONFIG / "profiles" / "sim.yaml"
 ARM = tuple(f"arm_joint_{i}" for i in range(1, 8))

@@ -14,8 +14,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from rt_msgs.msg import RTAction
 from rt_policy_node.policies.policy import Action, Mode
+from rt_policy_node.robot.kinematics import ArmKinematics
 from rt_policy_node.ros.conversions import action_to_msg
-from rt_policy_node.ros.kinematics import ArmKinematics
 from rt_policy_node.ros.qos import RELIABLE
 
 pytestmark = pytest.mark.skipif(shutil.which("rt_sim") is None, reason="rt_sim is not built")

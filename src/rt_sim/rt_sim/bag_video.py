@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from rosbags.highlevel import AnyReader
 
-from rt_policy_node.ros.image_conversion import image_to_rgb
+from rt_policy_node.images import image_to_rgb
 
 CAMERA_TOPIC = "/camera/image_raw"
 

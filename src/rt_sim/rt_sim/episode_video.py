@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 from rosbags.highlevel import AnyReader
 
 from rt_policy_node.data.bag_io import read_episode
+from rt_policy_node.images import image_to_rgb
 from rt_policy_node.policies.policy import Mode
-from rt_policy_node.ros.image_conversion import image_to_rgb
 from rt_sim.bag_video import CAMERA_TOPIC
 
 SCENE_TOPIC = "/scene_camera/image_raw"

@@ -27,7 +27,7 @@ from rt_sim.geometry import (
 )
 
 if TYPE_CHECKING:
-    from rt_policy_node.ros.robot_profile import RobotProfile
+    from rt_policy_node.robot.profile import RobotProfile
 
 State = dict[str, Any]
 Guard = Callable[[State], bool]
@@ -52,7 +52,7 @@ class Scales:
 
     @classmethod
     def from_profile(cls, profile: RobotProfile) -> Scales:
-        """From an rt_policy_node robot profile (rt_policy_node.ros.robot_profile.RobotProfile)."""
+        """From an rt_policy_node robot profile (rt_policy_node.robot.profile.RobotProfile)."""
         period = profile.control_period_s
         return cls(
             world_vector=profile.scale.world_vector,

@@ -22,12 +22,12 @@ from std_srvs.srv import Trigger
 
 from rt_msgs.msg import RTAction
 from rt_policy_node.policies.policy import Mode
+from rt_policy_node.robot.profile import load_profile
 from rt_policy_node.ros.conversions import action_to_msg, seconds_to_stamp
 from rt_policy_node.ros.executor_node import resolve_package_uri
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import LATCHED, RELIABLE
-from rt_policy_node.ros.robot_profile import load_profile
 from rt_sim.expert import Expert, Scales, perturb
 from rt_sim.tasks import make_task
 

@@ -35,11 +35,11 @@ from trajectory_msgs.msg import JointTrajectory as JointTrajectoryMsg
 
 from rt_msgs.msg import RTAction
 from rt_policy_node.policies.policy import Mode
+from rt_policy_node.robot.profile import load_profile
 from rt_policy_node.ros.conversions import seconds_to_stamp, stamp_to_seconds
 from rt_policy_node.ros.executor_node import resolve_package_uri
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import RELIABLE, SENSOR_DATA
-from rt_policy_node.ros.robot_profile import load_profile
 from rt_sim.robot_model import BASE_BODY, CAMERA_BODY, CAMERA_FOVY_DEG, JOINT_NAMES
 from rt_sim.scene import SCENE_CAMERA
 from rt_sim.simulation import PHYSICS_RATE_HZ, Simulation

@@ -36,8 +36,8 @@ from tqdm import tqdm
 
 from rt_policy_node.policies.rt2.scene_qa import Scene, SceneObject, scene_qa
 from rt_policy_node.policies.rt2.vl_data import write_vl_jsonl
-from rt_policy_node.ros.kinematics import ArmKinematics
-from rt_policy_node.ros.robot_profile import IKSettings, load_profile
+from rt_policy_node.robot.kinematics import ArmKinematics
+from rt_policy_node.robot.profile import IKSettings, load_profile
 from rt_sim.expert import TOP_DOWN
 from rt_sim.geometry import rot_z, world_to_base
 from rt_sim.rendering import RenderingUnavailable

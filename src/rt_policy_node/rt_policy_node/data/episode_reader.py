@@ -18,9 +18,9 @@ from rosbags.highlevel import AnyReader
 from rt_policy_node.data import bag_io
 from rt_policy_node.data.alignment import NewestFrameSelector
 from rt_policy_node.data.bag_io import EPISODE_FILE, METADATA_FILE, EpisodeInfo
+from rt_policy_node.images import ImageError, compressed_to_rgb, image_to_rgb
 from rt_policy_node.policies.action_tokenizer import ActionTokenizer
 from rt_policy_node.policies.policy import Action, Mode
-from rt_policy_node.ros.image_conversion import ImageError, compressed_to_rgb, image_to_rgb
 
 RAW_IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"

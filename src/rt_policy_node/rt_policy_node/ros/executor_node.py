@@ -26,13 +26,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from rt_msgs.msg import RTAction
 from rt_policy_node.policies.policy import Action, Mode
-from rt_policy_node.ros.conversions import action_is_finite, msg_to_action, seconds_to_stamp
-from rt_policy_node.ros.kinematics import ArmKinematics
-from rt_policy_node.ros.node_main import run_node
-from rt_policy_node.ros.params import declare
-from rt_policy_node.ros.qos import RELIABLE
-from rt_policy_node.ros.robot_profile import RobotProfile, load_profile
-from rt_policy_node.ros.safety import (
+from rt_policy_node.robot.kinematics import ArmKinematics
+from rt_policy_node.robot.limits import (
     clamp_norm,
     clamp_to_box,
     keep_inside_box,
@@ -40,6 +35,11 @@ from rt_policy_node.ros.safety import (
     rate_limit,
     rotation_step,
 )
+from rt_policy_node.robot.profile import RobotProfile, load_profile
+from rt_policy_node.ros.conversions import action_is_finite, msg_to_action, seconds_to_stamp
+from rt_policy_node.ros.node_main import run_node
+from rt_policy_node.ros.params import declare
+from rt_policy_node.ros.qos import RELIABLE
 
 WARN_THROTTLE_S = 5.0
 ARM_MODES = ("trajectory", "servo")

@@ -18,15 +18,15 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, String
 
 from rt_msgs.msg import PolicyStatus, RTAction
-from rt_policy_node.policies.policy import Mode, load_policy
-from rt_policy_node.ros.conversions import action_is_finite, action_to_msg, clean_instruction, stamp_to_seconds
-from rt_policy_node.ros.image_conversion import (
+from rt_policy_node.images import (
     COMPRESSED_FORMATS,
     ImageError,
     check_image,
     compressed_to_rgb,
     image_to_rgb,
 )
+from rt_policy_node.policies.policy import Mode, load_policy
+from rt_policy_node.ros.conversions import action_is_finite, action_to_msg, clean_instruction, stamp_to_seconds
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import LATCHED, RELIABLE, SENSOR_DATA
