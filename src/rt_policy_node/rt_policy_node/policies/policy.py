@@ -65,6 +65,12 @@ class Action:
         )
 
 
+def action_is_finite(action: Action) -> bool:
+    """True when every continuous field is a finite number (NaN/inf actions must be rejected)."""
+    values = np.concatenate([v.reshape(-1) for k, v in action.as_dict().items() if k != "mode"])
+    return bool(np.isfinite(values).all())
+
+
 class Policy(Protocol):
     """What the policy node drives: one action per control tick from the newest camera frame."""
 

@@ -57,12 +57,6 @@ def msg_to_action(msg: RTAction) -> Action:
     )
 
 
-def action_is_finite(action: Action) -> bool:
-    """True when every continuous field is a finite number (NaN/inf actions must be rejected)."""
-    values = np.concatenate([v.reshape(-1) for k, v in action.as_dict().items() if k != "mode"])
-    return bool(np.isfinite(values).all())
-
-
 def clean_instruction(text: str, max_length: int) -> str:
     """An instruction as nodes accept it: surrounding whitespace stripped; empty or over-long raises ValueError."""
     text = text.strip()

@@ -25,8 +25,8 @@ from rt_policy_node.images import (
     compressed_to_rgb,
     image_to_rgb,
 )
-from rt_policy_node.policies.policy import Mode, load_policy
-from rt_policy_node.ros.conversions import action_is_finite, action_to_msg, clean_instruction, stamp_to_seconds
+from rt_policy_node.policies.policy import Mode, action_is_finite, load_policy
+from rt_policy_node.ros.conversions import action_to_msg, clean_instruction, stamp_to_seconds
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import LATCHED, RELIABLE, SENSOR_DATA
