@@ -7,7 +7,14 @@ import pinocchio as pin
 import pytest
 from conftest import SIM_PROFILE, URDF, find_share
 
-from rt_policy_node.robot.limits import clamp_norm, keep_inside_box, limit_joint_step, rate_limit, rotation_step
+from rt_policy_node.robot.limits import (
+    clamp_norm,
+    joint_step_fraction,
+    keep_inside_box,
+    largest_fraction,
+    rate_limit,
+    rotation_step,
+)
 from rt_policy_node.robot.profile import load_profile
 
 
@@ -15,13 +22,21 @@ def test_limits():
     np.testing.assert_allclose(clamp_norm([3.0, 4.0], 1.0), [0.6, 0.8])
     np.testing.assert_allclose(clamp_norm([0.3, 0.4], 1.0), [0.3, 0.4])
     np.testing.assert_allclose(rate_limit([1.0, 0.0], [0.0, 0.0], 0.25), [0.25, 0.0])
+    # On the box's x face nothing goes further out, below it in z only back in; inside, 0.1 s ahead stays inside.
     np.testing.assert_allclose(
-        keep_inside_box(np.array([1.0, 0.5, 0.5]), [0.2, -0.1, -0.3], [0, 0, 0.5], [1, 1, 1]), [0, -0.1, 0]
+        keep_inside_box(np.array([1.0, 0.5, 0.4]), [0.2, -0.1, -0.3], [0, 0, 0.5], [1, 1, 1], 0.1), [0, -0.1, 0]
     )
-    step = limit_joint_step(np.zeros(3), np.array([0.4, -0.1, 0.0]), np.array([0.1, 0.1, 0.1]))
-    np.testing.assert_allclose(step, [0.1, -0.025, 0.0])
-    np.testing.assert_array_equal(limit_joint_step(np.zeros(3), np.array([np.nan, 0.5, 0.0]), np.full(3, 0.1)), 0.0)
-    np.testing.assert_array_equal(limit_joint_step(np.zeros(3), np.full(3, 0.5), np.full(3, np.nan)), 0.0)
+    np.testing.assert_allclose(
+        keep_inside_box(np.array([0.95, 0.5, 0.7]), [1.0, 0, 0], [0, 0, 0.5], [1, 1, 1], 0.1), [0.5, 0, 0]
+    )
+    assert joint_step_fraction([0.4, -0.1, 0.0], [-0.1] * 3, [0.1] * 3) == pytest.approx(0.25)
+    assert joint_step_fraction([0.4, -0.1, 0.0], [-0.05, -0.05, 0.0], [0.5, 0.0, 0.0]) == pytest.approx(0.5)
+    assert joint_step_fraction([0.01, 0.0, 0.0], [-0.1] * 3, [0.1] * 3) == 1.0
+    assert joint_step_fraction([np.nan, 0.5, 0.0], [-0.1] * 3, [0.1] * 3) == 0.0
+    assert joint_step_fraction([0.5, 0.5, 0.0], [-0.1] * 3, [np.nan] * 3) == 0.0
+    assert largest_fraction(lambda s: s <= 0.3, 1.0, 12) == pytest.approx(0.3, abs=2**-12)
+    assert largest_fraction(lambda s: s <= 0.3, 1.0, 12) <= 0.3
+    assert largest_fraction(lambda s: True, 0.7, 12) == 0.7
     assert np.linalg.norm(pin.log3(rotation_step([0.0, 0.0, 1.0], 0.25))) == pytest.approx(0.25)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 
 import numpy as np
 import pinocchio as pin
@@ -31,23 +31,47 @@ def clamp_to_box(point: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.nda
     return np.clip(np.asarray(point, float), low, high)
 
 
-def keep_inside_box(position: np.ndarray, velocity: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Zeroes each velocity component that would carry `position` further out of the box [low, high]."""
-    velocity = np.array(velocity, float)
-    velocity[(position <= low) & (velocity < 0)] = 0.0
-    velocity[(position >= high) & (velocity > 0)] = 0.0
-    return velocity
+def box_excursion(point: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
+    """How far `point` lies outside the box [low, high] (0 inside)."""
+    point = np.asarray(point, float)
+    return float(np.linalg.norm(np.maximum(low - point, 0.0) + np.maximum(point - high, 0.0)))
 
 
-def limit_joint_step(q_from: np.ndarray, q_to: np.ndarray, max_step: np.ndarray) -> np.ndarray:
-    """Shortens the move `q_from -> q_to` uniformly so no joint moves more than its `max_step`.
+def keep_inside_box(
+    position: np.ndarray, velocity: np.ndarray, low: np.ndarray, high: np.ndarray, horizon: float
+) -> np.ndarray:
+    """`velocity` with each component cut so that `horizon` seconds of it keep `position` inside the box
+    [low, high]; outside the box, a component may only lead back in."""
+    position = np.asarray(position, float)
+    upper = np.maximum((np.asarray(high) - position) / horizon, 0.0)
+    lower = np.minimum((np.asarray(low) - position) / horizon, 0.0)
+    return np.clip(np.asarray(velocity, float), lower, upper)
 
-    Scaling every joint by the same factor keeps the end effector on its path instead of bending it. A
-    non-finite target or limit is no move at all.
+
+def joint_step_fraction(delta: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
+    """The largest s in [0, 1] with low <= s * delta <= high for every joint (low <= 0 <= high).
+
+    One factor for every joint keeps the end effector on its path instead of bending it. A non-finite step
+    or bound is no move at all.
     """
-    delta = np.asarray(q_to, float) - np.asarray(q_from, float)
-    ratios = np.abs(delta) / np.maximum(np.asarray(max_step, float), 1e-12)
-    worst = float(ratios.max(initial=0.0))
-    if not math.isfinite(worst):
-        return np.asarray(q_from, float)
-    return q_from + delta / worst if worst > 1.0 else np.asarray(q_to, float)
+    delta, low, high = (np.asarray(v, float) for v in (delta, low, high))
+    if not (np.isfinite(delta).all() and np.isfinite(low).all() and np.isfinite(high).all()):
+        return 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bounds = np.where(delta > 0, high / delta, np.where(delta < 0, low / delta, np.inf))
+    return float(np.clip(bounds.min(initial=1.0), 0.0, 1.0))
+
+
+def largest_fraction(holds: Callable[[float], bool], upper: float, steps: int) -> float:
+    """The largest s in [0, upper] for which `holds(s)`, by bisection in `steps` halvings; `holds(0)` is taken
+    to be true. Only fractions that were checked are returned, so whatever `holds` tests holds exactly on it."""
+    if upper <= 0.0 or holds(upper):
+        return max(upper, 0.0)
+    low, high = 0.0, upper
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if holds(middle):
+            low = middle
+        else:
+            high = middle
+    return low

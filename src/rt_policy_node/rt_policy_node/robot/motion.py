@@ -17,16 +17,22 @@ import pinocchio as pin
 from rt_policy_node.policies.policy import Action, Mode, action_is_finite
 from rt_policy_node.robot.kinematics import ArmKinematics
 from rt_policy_node.robot.limits import (
+    box_excursion,
     clamp_norm,
     clamp_to_box,
+    joint_step_fraction,
     keep_inside_box,
-    limit_joint_step,
+    largest_fraction,
     rate_limit,
     rotation_step,
 )
 from rt_policy_node.robot.profile import RobotProfile
 
 NS = 1_000_000_000
+# An arm step is scaled back to within 2**-BISECTION_STEPS of the longest fraction that holds every limit.
+BISECTION_STEPS = 12
+# Points of the joint-space path to an arm target (besides the target) that must stay inside the workspace.
+PATH_SAMPLES = 3
 
 
 @dataclass
@@ -254,29 +260,63 @@ class MotionController:
         commands.arm = self._arm_step(q, result.q, now_ns)
 
     def _arm_step(self, q: np.ndarray, q_target: np.ndarray, now_ns: int) -> ArmCommand:
-        """`q_target`, shortened to the joint velocity and acceleration limits, over one period."""
+        """The move `q -> q_target`, shortened until every limit holds on the command itself, over one period.
+
+        Joint speeds stay within the profile's and the URDF's caps and change by at most joint_acceleration *
+        period from the previous step's, except when slowing towards zero (a stop is always possible). The end
+        effector's motion over the period, by forward kinematics of the target, stays within ee_linear_velocity
+        and ee_angular_velocity, and the target and the joint-space path to it stay inside the workspace (an arm
+        already outside may not go further out): when IK's answer overshoots, the step is scaled back towards `q`
+        by bisection, to within 2**-BISECTION_STEPS of the longest step that holds. The limits hold exactly on
+        the step sent: it is one that was checked.
+        """
         m, period, limits = self._m, self.profile.control_period_s, self.profile.limits
-        velocity_cap = np.minimum(self.kinematics.velocity_limit, limits.joint_velocity)
+        cap = np.minimum(self.kinematics.velocity_limit, limits.joint_velocity)
         recent = now_ns - m.arm_command_ns < 1.5 * period * NS
-        previous = np.abs(m.arm_velocity) if recent else 0.0
-        max_speed = np.minimum(velocity_cap, previous + limits.joint_acceleration * period)
-        q_command = limit_joint_step(q, q_target, max_speed * period)
+        previous = m.arm_velocity if recent else np.zeros_like(q)
+        change = limits.joint_acceleration * period
+        low = np.maximum(-cap, np.minimum(0.0, previous - change)) * period
+        high = np.minimum(cap, np.maximum(0.0, previous + change)) * period
+        delta = np.asarray(q_target, float) - q
+        fraction = joint_step_fraction(delta, low, high)
+        start = self.kinematics.fk(q)
+        fraction = largest_fraction(lambda s: self._ee_holds(start, q, q + s * delta), fraction, BISECTION_STEPS)
+        q_command = q + fraction * delta
         m.arm_velocity = (q_command - q) / period
         m.arm_command_ns = now_ns
         return ArmCommand(q_command, period)
 
+    def _ee_holds(self, start: pin.SE3, q: np.ndarray, q_command: np.ndarray) -> bool:
+        """Whether moving from `q` (end effector at `start`) to `q_command` in one period keeps the end-effector
+        speed and workspace limits."""
+        limits, period = self.profile.limits, self.profile.control_period_s
+        end = self.kinematics.fk(q_command)
+        if np.linalg.norm(end.translation - start.translation) > limits.ee_linear_velocity * period:
+            return False
+        if np.linalg.norm(pin.log3(end.rotation @ start.rotation.T)) > limits.ee_angular_velocity * period:
+            return False
+        low, high = np.asarray(limits.workspace_min), np.asarray(limits.workspace_max)
+        allowed = box_excursion(start.translation, low, high)
+        if box_excursion(end.translation, low, high) > allowed:
+            return False
+        path = (q + (q_command - q) * k / (PATH_SAMPLES + 1) for k in range(1, PATH_SAMPLES + 1))
+        return all(box_excursion(self.kinematics.fk(point).translation, low, high) <= allowed for point in path)
+
     def _servo_twist(self, now_ns: int) -> np.ndarray:
-        """The end-effector twist [v, w] in the base frame for the current ARM step, kept inside the workspace."""
-        translation, rotation = self._m.servo_step
-        period = self.profile.control_period_s
-        linear = translation / period
+        """The end-effector twist [v, w] in the base frame for the current ARM step, cut so that one stream period
+        of it stays inside the workspace; zero while the arm's position is unknown (nothing to check it against)."""
         q = self.arm_positions(now_ns)
-        if q is not None:
-            limits = self.profile.limits
-            position = self.kinematics.fk(q).translation
-            linear = keep_inside_box(
-                position, linear, np.asarray(limits.workspace_min), np.asarray(limits.workspace_max)
-            )
+        if q is None:
+            return np.zeros(6)
+        translation, rotation = self._m.servo_step
+        period, limits = self.profile.control_period_s, self.profile.limits
+        linear = keep_inside_box(
+            self.kinematics.fk(q).translation,
+            translation / period,
+            np.asarray(limits.workspace_min),
+            np.asarray(limits.workspace_max),
+            self.stream_period_s,
+        )
         return np.concatenate([linear, rotation / period])
 
     # -- stopping ---------------------------------------------------------------------------------

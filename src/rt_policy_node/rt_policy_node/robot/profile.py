@@ -38,7 +38,7 @@ class Scale:
 
 @dataclass(frozen=True)
 class Limits:
-    """Hard limits; a command beyond one is clamped, never rejected."""
+    """Hard limits, held by every command sent (robot/motion.py); a command beyond one is clamped, never rejected."""
 
     ee_linear_velocity: float = 0.25  # m/s
     ee_angular_velocity: float = 1.0  # rad/s
