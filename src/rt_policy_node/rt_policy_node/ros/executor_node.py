@@ -18,6 +18,7 @@ import numpy as np
 from ament_index_python.packages import get_package_share_directory
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Twist, TwistStamped, Vector3
+from rclpy.duration import Duration as RosDuration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -34,6 +35,10 @@ from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import RELIABLE
 
 WARN_THROTTLE_S = 5.0
+# How long a stop on the way out (deactivate, shutdown, SIGINT/SIGTERM) waits for every subscriber to acknowledge it.
+# With rt_bringup's Fast DDS profile acknowledgements take milliseconds; Fast DDS's default heartbeat (3 s) needs
+# longer, and a stop that is not acknowledged in time was most likely delivered all the same.
+STOP_DELIVERY_TIMEOUT_S = 2.0
 ARM_MODES = ("trajectory", "servo")
 # Joint states from any robot driver: best effort matches both reliable and best-effort publishers.
 JOINT_STATES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -95,7 +100,8 @@ class ActionExecutor(LifecycleNode):
             low=0.0,
             high=3600.0,
         )
-        autostart = declare(self, "autostart", False, "Configure and activate at start-up", read_only=True)
+        self._autostart = declare(self, "autostart", False, "Configure and activate at start-up", read_only=True)
+        self._configure_error = ""
         self.profile: RobotProfile | None = None
         self.motion: MotionController | None = None
         self._timing = Timing()
@@ -105,10 +111,10 @@ class ActionExecutor(LifecycleNode):
         # The e-stop outlives lifecycle transitions: a cleanup and reconfigure must not release it.
         self._estop = False
         self.create_subscription(Bool, "rt/estop", self.on_estop, RELIABLE)
-        if autostart:
+        if self._autostart:
             self.trigger_configure()
             if self.profile is None:
-                raise RuntimeError("autostart: configuring failed (see the log above)")
+                raise RuntimeError(self._configure_error)
             self.trigger_activate()
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -128,7 +134,10 @@ class ActionExecutor(LifecycleNode):
             )
             kinematics = ArmKinematics(profile.urdf, profile.arm_joints, profile.base_frame, profile.ee_frame)
         except Exception as err:
-            self.get_logger().error(f"cannot configure: {err}")
+            # At autostart the failure ends the process with one line saying why; otherwise the node lives on.
+            self._configure_error = str(err)
+            if not self._autostart:
+                self.get_logger().error(f"cannot configure: {err}")
             return TransitionCallbackReturn.FAILURE
         self.profile = profile
         self.servo = arm_mode == "servo"
@@ -246,8 +255,16 @@ class ActionExecutor(LifecycleNode):
     # -- outputs ----------------------------------------------------------------------------------
 
     def _stop(self, reason: str) -> None:
-        """Zero twist now (no acceleration limit) and the arm held where it is."""
+        """Zero twist now (no acceleration limit) and the arm held where it is, delivered before this returns: every
+        command subscriber acknowledges it, or STOP_DELIVERY_TIMEOUT_S passes (a warning then names the topic)."""
         self._send(self.motion.stop(reason, self._now_ns()))
+        deadline = time.monotonic() + STOP_DELIVERY_TIMEOUT_S
+        for publisher in (self.cmd_vel_pub, self.servo_pub if self.servo else self.arm_pub):
+            left = max(0.0, deadline - time.monotonic())
+            if not publisher.wait_for_all_acked(RosDuration(nanoseconds=int(left * 1e9))):
+                self.get_logger().warning(
+                    f"the stop on {publisher.topic_name} was not acknowledged within {STOP_DELIVERY_TIMEOUT_S} s"
+                )
 
     def _send(self, commands: Commands) -> None:
         """Publishes the core's commands and logs its reasons."""

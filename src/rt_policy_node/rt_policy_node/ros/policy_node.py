@@ -48,6 +48,8 @@ class PolicyNode(Node):
 
     def __init__(self) -> None:
         super().__init__("rt_policy")
+        # First: destroy_node shuts it down, even on a node whose construction failed below.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rt_policy_inference")
         policy_path = declare(
             self, "policy_path", "", "Checkpoint directory (config.json [+ weights]) to load", read_only=True
         )
@@ -91,7 +93,6 @@ class PolicyNode(Node):
         self.get_logger().info(f"loaded {type(self.policy).__name__} from {policy_path} on {device}")
 
         self._lock = threading.Lock()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rt_policy_inference")
         self._inference: Future | None = None
         self._frame: Frame | None = None
         self._dropped_images = 0

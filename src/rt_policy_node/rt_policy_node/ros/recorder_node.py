@@ -117,6 +117,7 @@ class EpisodeRecorder(Node):
 
     def __init__(self) -> None:
         super().__init__("rt_episode_recorder")
+        self.episode: EpisodeWriter | None = None  # first: destroy_node reads it, even on a half-built node
         self.output_dir = Path(
             declare(self, "output_dir", "episodes", "Directory episodes are written into", read_only=True)
         ).expanduser()
@@ -161,7 +162,6 @@ class EpisodeRecorder(Node):
         self.recover_unfinished()
         self.typestore = make_typestore({"rt_msgs": get_package_share_directory("rt_msgs")})
         self.clock_kind = "sim" if self.get_parameter("use_sim_time").value else "wall"
-        self.episode: EpisodeWriter | None = None
         self.next_index = next_episode_index(self.output_dir)
         self.recorded = {self.resolve_topic_name(t) for t in topics}
         self.pending = set(self.recorded)

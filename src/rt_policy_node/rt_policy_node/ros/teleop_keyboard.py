@@ -26,6 +26,7 @@ DEFAULT_AXIS_KEYS = {"x": "ws", "y": "ad", "z": "rf", "roll": "uj", "pitch": "ik
 class KeyboardTeleop(TeleopNode):
     def __init__(self) -> None:
         super().__init__("rt_teleop_keyboard")
+        self._terminal: list | None = None  # the terminal's settings to restore; none until they are changed
         self.hold_s = declare(
             self,
             "key_hold_s",
@@ -92,7 +93,8 @@ class KeyboardTeleop(TeleopNode):
         }
 
     def destroy_node(self) -> None:
-        termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self._terminal)
+        if self._terminal is not None:
+            termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self._terminal)
         super().destroy_node()
 
 
