@@ -310,3 +310,16 @@ def test_parameters_carry_descriptors_ranges_and_read_only(probe, rig):
     assert not set_value("max_image_age_s", 100.0), "out of range"
     assert not set_value("control_rate_hz", 5.0), "read-only"
     assert r.node.alive()
+
+
+def test_a_failed_start_prints_one_line_naming_the_file(launch, policy_dir):
+    """#21 finding 6: no second traceback from destroying a half-built node, and the malformed file is named."""
+    path = policy_dir()
+    config = f"{path}/config.json"
+    with open(config, "w") as file:
+        file.write('{"policy": "constant",\n  "mode": }')
+    node = launch("rt_policy", "rt_policy", config="policy.yaml", params={"policy_path": path})
+    code = node.process.wait(timeout=60)
+    lines = node.output().strip().splitlines()
+    assert code == 1 and len(lines) == 1, node.output()
+    assert f"cannot start: {config}: not valid JSON (Expecting value: line 2 column 11" in lines[0]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rt_policy_node.policies.checkpoint import read_json
 from rt_policy_node.policies.policy import Action, Mode
 
 
@@ -54,7 +55,11 @@ class ConstantPolicy:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str = "cpu") -> ConstantPolicy:
         """Loads `path/config.json`; `device` is accepted for the loader's signature and unused."""
-        return cls(ConstantPolicyConfig(**json.loads((Path(path) / "config.json").read_text())))
+        config_file = Path(path) / "config.json"
+        try:
+            return cls(ConstantPolicyConfig(**read_json(config_file)))
+        except TypeError as err:
+            raise ValueError(f"{config_file}: {err}") from None
 
     def save_pretrained(self, path: str | Path) -> None:
         """Writes the checkpoint directory `path` (config.json only)."""

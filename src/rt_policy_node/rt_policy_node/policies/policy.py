@@ -6,7 +6,6 @@ Nodes know only this module; how a model is built stays behind `Policy`.
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from rt_policy_node.policies.action_tokenizer import ActionTokenizer
+from rt_policy_node.policies.checkpoint import read_json
 
 
 class Mode(IntEnum):
@@ -95,7 +95,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> Policy:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"no policy checkpoint at {path}: {config_file} is missing")
-    kind = json.loads(config_file.read_text()).get("policy")
+    kind = read_json(config_file).get("policy")
     if kind not in POLICY_LOADERS:
         raise ValueError(f"{config_file}: 'policy' is {kind!r}, expected one of {sorted(POLICY_LOADERS)}")
     module_name, attr = POLICY_LOADERS[kind].split(":")

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from rt_policy_node.policies.checkpoint import load_safetensors, read_json, refuse_pickles
 from rt_policy_node.policies.rt1.config import RT1Config
 from rt_policy_node.policies.rt1.efficientnet import FiLMEfficientNet
 from rt_policy_node.policies.rt1.image import center_crop, preprocess
@@ -26,6 +27,11 @@ from rt_policy_node.policies.rt1.token_learner import TokenLearner
 from rt_policy_node.policies.rt1.transformer import Transformer
 
 CONFIG_FILE = "config.json"
+# How to turn a pickled state dict into this checkpoint's weights file (quoted when only a pickle is found).
+CONVERT_PICKLE = (
+    'python -c "import torch; from safetensors.torch import save_file; '
+    "save_file(torch.load('{file}', weights_only=True), '{directory}/model.safetensors')\""
+)
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -267,12 +273,17 @@ class RT1(nn.Module):
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> RT1:
         """Loads a `save_pretrained` directory in eval mode; weights that do not fit the config are an error."""
         path = Path(path)
+        refuse_pickles(path, CONVERT_PICKLE)
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             if not (path / name).is_file():
                 raise FileNotFoundError(f"no RT-1 checkpoint at {path}: {name} is missing")
-        config = RT1Config.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+        data = read_json(path / CONFIG_FILE)
+        try:
+            config = RT1Config.from_dict(data)
+        except (TypeError, KeyError, ValueError) as err:
+            raise ValueError(f"{path / CONFIG_FILE}: not an RT-1 config ({err})") from None
         model = cls(config)
-        model.load_weights(load_file(path / WEIGHTS_FILE), source=str(path / WEIGHTS_FILE))
+        model.load_weights(load_safetensors(path / WEIGHTS_FILE), source=str(path / WEIGHTS_FILE))
         return model.to(device).eval()
 
     def load_weights(self, state: dict[str, torch.Tensor], source: str = "weights") -> None:

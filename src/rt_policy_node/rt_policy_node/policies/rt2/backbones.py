@@ -26,6 +26,14 @@ import torch
 from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 from transformers.utils import logging
 
+from rt_policy_node.policies.checkpoint import refuse_pickles
+
+# How to re-save a backbone's pickled weights as safetensors (quoted when only pickles are found).
+CONVERT_PICKLE = (
+    'python -c "from transformers import AutoModelForImageTextToText as M; '
+    "M.from_pretrained('{directory}', use_safetensors=False).save_pretrained('{directory}')\""
+)
+
 
 class BackboneIO(ABC):
     """One family's input conventions; subclasses fill in the image placeholder and extra inputs."""
@@ -142,14 +150,18 @@ def io_for(model_type: str) -> type[BackboneIO]:
 
 
 def load_backbone(path: str | Path, dtype: torch.dtype = torch.float32) -> tuple[Any, BackboneIO]:
-    """The model and its input conventions from a local transformers directory (nothing is downloaded)."""
+    """The model and its input conventions from a local transformers directory (nothing is downloaded); its weights
+    are read from safetensors only."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no vision-language model at {path}: config.json is missing")
+    refuse_pickles(path, CONVERT_PICKLE)
     # Loading prints per-file progress bars; a policy node's log has no use for them.
     logging.disable_progress_bar()
     io_class = io_for(AutoConfig.from_pretrained(str(path), local_files_only=True).model_type)
-    model = AutoModelForImageTextToText.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+    model = AutoModelForImageTextToText.from_pretrained(
+        str(path), local_files_only=True, dtype=dtype, use_safetensors=True
+    )
     return model.eval(), io_class.from_pretrained(path)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rt_policy_node.policies.action_tokenizer import RT1_ACTION_SPEC, spec_to_json
+from rt_policy_node.policies.checkpoint import read_json
 
 CONFIG_FILE = "config.json"
 BACKBONE_DIR = "backbone"
@@ -46,7 +47,7 @@ class RT2Config:
         path = Path(directory) / CONFIG_FILE
         if not path.is_file():
             raise FileNotFoundError(f"no RT-2 checkpoint at {directory}: {CONFIG_FILE} is missing")
-        raw = json.loads(path.read_text())
+        raw = read_json(path)
         if raw.get("policy") != "rt2":
             raise ValueError(f"{path}: 'policy' is {raw.get('policy')!r}, expected 'rt2'")
         known = {f.name for f in fields(cls)}
