@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -165,6 +166,13 @@ def test_bad_instructions_are_rejected_with_a_status(rig):
     wait_for(lambda: "rejected instruction" in r.statuses[-1].message, what="a rejection status")
     r.instructions.publish(String(data="x" * 1001))
     wait_for(lambda: "1001 characters" in r.statuses[-1].message, what="a rejection of the long instruction")
+    # Latched with depth 1: each is waited for or given time, so none is replaced by the next before it arrives.
+    r.instructions.publish(String(data="\ufffd" * 8))
+    wait_for(lambda: r.statuses[-1].message.endswith("no letter or digit"), what="a rejection of U+FFFDs")
+    for garbage in ("\x7f\x7f", "\u200b\u200b\u200b", "\ue000\uf8ff", "a\x7f\x7f"):
+        r.instructions.publish(String(data=garbage))
+        time.sleep(0.2)
+    wait_for(lambda: "2 of its 3 characters are control" in r.statuses[-1].message, what="a rejection of noise")
     stream_images(r.clock, r.images, 1.0)
     assert not r.actions and r.statuses[-1].state == PolicyStatus.IDLE and r.statuses[-1].episode_id == 0
     r.instructions.publish(String(data="y" * 1000))

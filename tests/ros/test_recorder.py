@@ -249,6 +249,8 @@ def test_episode_ends_new_instruction_stop_service_and_timeout(probe, recorder):
     pubs["action"].publish(action_to_msg(Action(mode=Mode.ARM)))
     pubs["instruction"].publish(String(data="   "))
     time.sleep(0.3)
+    pubs["instruction"].publish(String(data="\u200b\ufffd\ufffd\x7f"))  # no letter or digit: no new episode
+    time.sleep(0.3)
     pubs["instruction"].publish(String(data="second"))
     time.sleep(0.3)
     client = probe.node.create_client(Trigger, "rt_episode_recorder/stop_episode")

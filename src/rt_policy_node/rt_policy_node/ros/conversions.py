@@ -55,13 +55,3 @@ def msg_to_action(msg: RTAction) -> Action:
         tokens=np.array(msg.tokens, np.int64) if len(msg.tokens) else None,
         inference_ms=float(msg.inference_ms),
     )
-
-
-def clean_instruction(text: str, max_length: int) -> str:
-    """An instruction as nodes accept it: surrounding whitespace stripped; empty or over-long raises ValueError."""
-    text = text.strip()
-    if not text:
-        raise ValueError("it is empty")
-    if len(text) > max_length:
-        raise ValueError(f"it has {len(text)} characters, more than {max_length}")
-    return text

@@ -25,8 +25,9 @@ from rt_policy_node.images import (
     compressed_to_rgb,
     image_to_rgb,
 )
+from rt_policy_node.instructions import validate_instruction
 from rt_policy_node.policies.policy import Mode, action_is_finite, load_policy
-from rt_policy_node.ros.conversions import action_to_msg, clean_instruction, stamp_to_seconds
+from rt_policy_node.ros.conversions import action_to_msg, stamp_to_seconds
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import LATCHED, RELIABLE, SENSOR_DATA
@@ -135,7 +136,7 @@ class PolicyNode(Node):
 
     def on_instruction(self, msg: String) -> None:
         try:
-            text = clean_instruction(msg.data, self.max_instruction_length)
+            text = validate_instruction(msg.data, self.max_instruction_length)
         except ValueError as err:
             self._reject_instruction(str(err))
             return

@@ -47,7 +47,7 @@ from rt_policy_node.data.bag_io import (
     unfinished_episodes,
 )
 from rt_policy_node.data.bag_io import register_package_types as register_types
-from rt_policy_node.ros.conversions import clean_instruction
+from rt_policy_node.instructions import validate_instruction
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
 
@@ -238,7 +238,7 @@ class EpisodeRecorder(Node):
         now = self.get_clock().now().nanoseconds
         if topic == self.instruction_topic:
             try:
-                instruction = clean_instruction(deserialize_message(data, String).data, self.max_instruction_length)
+                instruction = validate_instruction(deserialize_message(data, String).data, self.max_instruction_length)
             except ValueError as err:
                 self.get_logger().warning(f"ignoring instruction (no new episode): {err}")
                 return
