@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
+from PIL import ImageFile
 
-from rt_policy_node.images import ImageError, compressed_to_rgb, image_to_rgb
+from rt_policy_node.images import ImageError, check_compressed, compressed_to_rgb, image_to_rgb
 
 RGB = np.random.default_rng(0).integers(0, 256, (5, 7, 3), np.uint8)
 
@@ -51,7 +52,9 @@ def test_rgb_layouts_are_views_not_copies(encoding):
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ((5, 7, "yuv422", 21, 105), "unsupported encoding"),
+        ((5, 7, "yuv444", 21, 105), "unsupported encoding"),
+        ((5, 7, "yuv422", 14, 70), "needs an even width"),
+        ((1, 8, "bayer_rggb8", 8, 8), "needs at least 2x2 pixels"),
         ((5, 7, "16UC1", 14, 70), "unsupported encoding"),
         ((0, 7, "rgb8", 21, 0), "empty image"),
         ((5, 7, "rgb8", 20, 100), "shorter than a row"),
@@ -105,3 +108,34 @@ def test_compressed_errors():
     PILImage.fromarray(RGB).save(gif, format="GIF")
     with pytest.raises(ImageError, match="expected JPEG or PNG"):
         compressed_to_rgb("png", gif.getvalue(), max_pixels=100)
+
+
+# -- frames too large are refused from their header (#21 finding 4) ----------------------------------------
+
+
+def big_png() -> bytes:
+    """A 4000x4000 PNG of one colour: about 50 KB that decodes to 48 MB."""
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (4000, 4000), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_compressed_frame_over_the_limit_is_refused_before_it_is_decoded(monkeypatch):
+    payload = big_png()
+    assert len(payload) < 100_000
+
+    def decode(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decode)
+    for check in (check_compressed, compressed_to_rgb):
+        with pytest.raises(ImageError, match="4000x4000 image exceeds the 2304000-pixel limit"):
+            check("png", payload, max_pixels=1920 * 1200)
+    check_compressed("png", payload, max_pixels=4000 * 4000)
+
+
+def test_a_corrupt_body_behind_a_valid_header_is_an_image_error():
+    payload = big_png()
+    check_compressed("png", payload[:2000], max_pixels=4000 * 4000)
+    with pytest.raises(ImageError, match="cannot decode"):
+        compressed_to_rgb("png", payload[:2000], max_pixels=4000 * 4000)

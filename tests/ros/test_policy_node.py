@@ -19,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, String
 
 from rt_msgs.msg import PolicyStatus, RTAction
+from rt_policy_node.images import pixel_bytes
 from rt_policy_node.policies.constant import ConstantPolicy, ConstantPolicyConfig
 from rt_policy_node.ros.conversions import seconds_to_stamp, stamp_to_seconds
 from rt_policy_node.ros.qos import LATCHED, RELIABLE, SENSOR_DATA
@@ -29,10 +30,10 @@ KEEP = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, durability
 
 
 def make_image(stamp: float, encoding: str = "rgb8", width: int = 16, height: int = 12) -> Image:
-    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}[encoding]
-    msg = Image(height=height, width=width, encoding=encoding, step=width * channels)
+    size = pixel_bytes(encoding)
+    msg = Image(height=height, width=width, encoding=encoding, step=width * size)
     msg.header.stamp = seconds_to_stamp(stamp)
-    msg.data = bytes(height * width * channels)
+    msg.data = bytes(height * width * size)
     return msg
 
 
@@ -181,7 +182,7 @@ def test_bad_instructions_are_rejected_with_a_status(rig):
 
 def bad_images() -> list[Image]:
     wrong_encoding = make_image(1.0)
-    wrong_encoding.encoding = "yuv422"
+    wrong_encoding.encoding = "yuv444"
     truncated = make_image(1.0)
     truncated.data = truncated.data[:-1]
     short_step = make_image(1.0)
@@ -210,7 +211,7 @@ def test_bad_images_are_dropped_and_the_node_survives(rig):
 def test_every_supported_encoding_and_padded_rows_give_actions(rig):
     r = rig()
     r.instructions.publish(String(data="look around"))
-    for encoding in ("bgr8", "rgba8", "bgra8", "mono8"):
+    for encoding in ("bgr8", "rgba8", "bgra8", "mono8", "yuv422", "yuv422_yuy2", "bayer_grbg8", "mono16", "rgb16"):
         count = len(r.actions)
         stream_images(r.clock, r.images, 0.5, make=lambda now, e=encoding: make_image(now, e))
         wait_for(lambda c=count: len(r.actions) > c, what=f"an action from a {encoding} image")
@@ -245,6 +246,18 @@ def test_compressed_images_by_parameter(rig):
     r.images.publish(corrupt)
     r.clock.advance(0.5)
     wait_for(lambda: any("cannot decode" in s.message for s in r.statuses), what="a corrupt-JPEG status")
+    # 4000x4000 in about 50 KB: refused from its header (#21 finding 4), never decoded or run.
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (4000, 4000)).save(buffer, format="PNG")
+    huge = CompressedImage(format="png", data=buffer.getvalue())
+    huge.header.stamp = seconds_to_stamp(r.clock.now)
+    r.images.publish(huge)
+    r.clock.advance(0.5)
+    wait_for(
+        lambda: any("4000x4000 image exceeds the 2304000-pixel limit" in s.message for s in r.statuses),
+        what="a size status",
+    )
+    assert all(a.header.stamp != huge.header.stamp for a in r.actions), "no action from the huge frame"
     assert r.node.alive()
 
 

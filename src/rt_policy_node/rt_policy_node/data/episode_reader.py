@@ -88,7 +88,7 @@ def _action_values(msg: Any, tokenizer: ActionTokenizer) -> np.ndarray:
 def _decode_frame(msg: Any, msgtype: str) -> np.ndarray:
     if msgtype == COMPRESSED_IMAGE:
         return compressed_to_rgb(msg.format, msg.data, MAX_COMPRESSED_PIXELS)
-    return image_to_rgb(int(msg.height), int(msg.width), msg.encoding, int(msg.step), msg.data)
+    return image_to_rgb(int(msg.height), int(msg.width), msg.encoding, int(msg.step), msg.data, bool(msg.is_bigendian))
 
 
 class _Labels:

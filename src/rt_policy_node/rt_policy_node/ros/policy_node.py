@@ -19,8 +19,8 @@ from std_msgs.msg import Bool, String
 
 from rt_msgs.msg import PolicyStatus, RTAction
 from rt_policy_node.images import (
-    COMPRESSED_FORMATS,
     ImageError,
+    check_compressed,
     check_image,
     compressed_to_rgb,
     image_to_rgb,
@@ -33,6 +33,9 @@ from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import LATCHED, RELIABLE, SENSOR_DATA
 
 WARN_THROTTLE_S = 5.0
+# 1920x1200, the largest frame of common robot cameras. RT-1 sees 300x300 and RT-2's backbones at most about 1k
+# pixels a side, so more pixels would only cost decoding time and memory (a 47 KB PNG can hold 16 megapixels).
+DEFAULT_MAX_IMAGE_PIXELS = 1920 * 1200
 RATE_WINDOW_S = 3.0
 
 
@@ -78,8 +81,8 @@ class PolicyNode(Node):
         self.max_image_pixels = declare(
             self,
             "max_image_pixels",
-            4096 * 4096,
-            "Larger compressed images are dropped",
+            DEFAULT_MAX_IMAGE_PIXELS,
+            "Larger camera frames are dropped before they are decoded (raw: from their fields; JPEG/PNG: their header)",
             low=1,
             high=2**31 - 1,
             read_only=True,
@@ -128,8 +131,10 @@ class PolicyNode(Node):
             self._frame = Frame(msg, self.get_clock().now().nanoseconds)
 
     def on_compressed(self, msg: CompressedImage) -> None:
-        if not any(name in msg.format.lower() for name in COMPRESSED_FORMATS):
-            self._drop_image(f"unsupported compressed format {msg.format!r} (expected JPEG or PNG)")
+        try:
+            check_compressed(msg.format, msg.data, self.max_image_pixels)
+        except ImageError as err:
+            self._drop_image(str(err))
             return
         with self._lock:
             self._frame = Frame(msg, self.get_clock().now().nanoseconds)
@@ -232,7 +237,7 @@ class PolicyNode(Node):
     def _to_rgb(self, msg: Image | CompressedImage) -> np.ndarray:
         if isinstance(msg, CompressedImage):
             return compressed_to_rgb(msg.format, msg.data, self.max_image_pixels)
-        return image_to_rgb(msg.height, msg.width, msg.encoding, msg.step, msg.data)
+        return image_to_rgb(msg.height, msg.width, msg.encoding, msg.step, msg.data, bool(msg.is_bigendian))
 
     def _reset_policy(self, episode_id: int, instruction: str) -> None:
         try:
