@@ -8,6 +8,7 @@ publish its last messages (the executor's zero twist and arm hold) and wait for 
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import threading
@@ -19,6 +20,10 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 SIGNAL_POLL_S = 0.5  # a bounded wait even so, so a missed wake-up costs at most this
+# How long destroying the node and the DDS participant may take before the process is ended regardless (exit status
+# 1, with faulthandler's dump of where it hung on stderr). Fast DDS can deadlock in its participant's teardown when
+# other participants leave at the same moment (many nodes stopped at once); by then the node's last messages are out.
+TEARDOWN_LIMIT_S = 10.0
 
 
 class StopRequest:
@@ -105,6 +110,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         pass
     finally:
         stop.close()
+        # A C thread, so it ends a teardown stuck in native code that holds the GIL.
+        faulthandler.dump_traceback_later(TEARDOWN_LIMIT_S, exit=True)
         node.destroy_guard_condition(wake)
         executor.remove_node(node)
         node.destroy_node()
