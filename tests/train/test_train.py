@@ -1,4 +1,5 @@
-"""rt-train on a tiny RT-1: the loss falls, checkpoints load as policies, resume is exact, padding is invisible."""
+"""rt-train on a tiny RT-1: the loss falls, checkpoints load as policies, resume is exact, padding is invisible,
+mixtures split batches by weight."""
 
 import json
 import shutil
@@ -8,10 +9,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from rt_policy_node.data.builder import build_dataset
+from rt_policy_node.data.cli import resize_frame
+from rt_policy_node.data.mixture import MixtureDataset
+from rt_policy_node.data.synthetic import write_synthetic_episodes
 from rt_policy_node.data.windows import WindowDataset
 from rt_policy_node.policies.action_tokenizer import ActionDim
 from rt_policy_node.policies.policy import load_policy
 from rt_policy_node.policies.rt1.model import RT1
+from rt_policy_node.policies.text import default_text_encoder
 from rt_policy_node.train.checkpoint import latest_checkpoint, step_dir
 from rt_policy_node.train.config import TrainConfig
 from rt_policy_node.train.recipes import RECIPES
@@ -192,3 +198,48 @@ def test_paraphrases_augment_the_instruction_and_are_kept_with_the_run(tmp_path,
     assert any(
         np.array_equal(item["text_embedding"].numpy(), e) for e in embeddings[owner == dataset.instruction_id[0]]
     )
+
+
+@pytest.fixture(scope="module")
+def small_frames_dir(tmp_path_factory):
+    """A second dataset, stored at another frame size than the model's: a mixture resizes it on read."""
+    root = tmp_path_factory.mktemp("mixture_data")
+    write_synthetic_episodes(root / "bags", episodes=2, steps=6, seed=7, frame_size=(40, 48))
+    build_dataset(
+        [root / "bags"], root / "dataset", 24, lambda f: resize_frame(f, 24), default_text_encoder(), progress=False
+    )
+    return root / "dataset"
+
+
+def test_a_mixture_splits_every_batch_between_its_datasets_by_weight(
+    tmp_path, dataset_dir, small_frames_dir, tiny_config, tiny_config_file
+):
+    out = tmp_path / "run"
+    data = [f"{dataset_dir}:3", f"{small_frames_dir}:1"]
+    args = _args(data[0], out, tiny_config_file, 3, "--paraphrases", "2", "--paraphrase-prob", "1")
+    args[args.index("--data") + 1 : args.index("--data") + 2] = data
+    assert rt_train(args) == 0
+    config = TrainConfig(**json.loads((out / "train_config.json").read_text()))
+    assert config.data == data
+    dataset = RECIPES["rt1"].make_dataset(config, RT1.from_pretrained(out))
+    assert isinstance(dataset, MixtureDataset) and dataset.weights == [0.75, 0.25]
+    sampler = RECIPES["rt1"].make_batch_sampler(config, dataset, 0, 1)
+    first_part = len(dataset.datasets[0])
+    for batch in list(sampler)[:4]:
+        assert len(batch) == 4 and sum(i >= first_part for i in batch) == 1
+    second = dataset[first_part]
+    assert second["images"].shape[1:] == (tiny_config.image_size, tiny_config.image_size, 3)
+    with np.load(out / "paraphrases.npz") as stored:
+        own = stored["embeddings"][
+            stored["owner"]
+            == stored["instructions"]
+            .tolist()
+            .index(dataset.datasets[1].data.index.instructions[dataset.datasets[1].instruction_id[0]])
+        ]
+    assert any(np.array_equal(second["text_embedding"].numpy(), e) for e in own)
+
+
+def test_a_mixture_weight_that_is_not_a_positive_number_is_refused(tmp_path, dataset_dir, tiny_config_file, capsys):
+    args = _args(f"{dataset_dir}:0", tmp_path / "run", tiny_config_file, 1)
+    assert rt_train(args) == 1
+    assert "weight must be a positive number" in capsys.readouterr().err

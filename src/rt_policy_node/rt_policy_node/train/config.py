@@ -14,7 +14,8 @@ TRAIN_CONFIG_FILE = "train_config.json"
 class TrainConfig:
     """Everything `rt-train` needs besides the model's own config (from `preset`, `model_config` or `init`)."""
 
-    data: str
+    # Dataset directories, each `DIR` or `DIR:WEIGHT`; several are trained on as a weighted mixture.
+    data: list[str]
     out: str
     policy: str = "rt1"
     preset: str = "rt1_small"
@@ -58,6 +59,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
+        self.data = [self.data] if isinstance(self.data, str) else list(self.data)
         positive = ("steps", "batch_size", "log_every", "save_every", "keep_checkpoints", "val_every", "val_steps")
         bad = [name for name in positive if getattr(self, name) < 1]
         bad += [name for name in ("lr", "grad_clip") if not getattr(self, name) > 0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
 from rt_policy_node.data.dataset import StoredDataset
+from rt_policy_node.data.mixture import MixtureDataset, WeightedBatchSampler, open_sources, parse_sources
 from rt_policy_node.data.paraphrase import embed_paraphrases
 from rt_policy_node.data.windows import WindowDataset
 from rt_policy_node.policies.action_tokenizer import spec_to_json
@@ -44,8 +45,9 @@ class Recipe:
     # model -> the DataLoader's collate_fn; None: torch's default_collate.
     make_collate: Callable[[nn.Module], Callable] | None = None
     # (config, dataset, rank, world_size) -> the DataLoader's batch_sampler, with `set_epoch(epoch, skip=samples)`
-    # and `num_samples` (per epoch on this rank) like ResumableSampler; None: shuffled full batches of the dataset.
-    make_batch_sampler: Callable[[TrainConfig, Dataset, int, int], Iterable[list[int]]] | None = None
+    # and `num_samples` (per epoch on this rank) like ResumableSampler; None (as the hook or its result): shuffled
+    # full batches of the dataset.
+    make_batch_sampler: Callable[[TrainConfig, Dataset, int, int], Iterable[list[int]] | None] | None = None
     # (config, model) -> a function of the model that returns its `val_*` metrics on `config.val_data`; None: this
     # policy kind has no validation (rt-train refuses --val-data).
     make_validator: Callable[[TrainConfig, nn.Module], Validator] | None = None
@@ -57,54 +59,77 @@ def _rt1_build(config: TrainConfig) -> RT1:
     return RT1(rt1_preset(config.preset))
 
 
-def _rt1_dataset(config: TrainConfig, model: RT1) -> WindowDataset:
+def _rt1_dataset(config: TrainConfig, model: RT1) -> Dataset:
+    """One window dataset per `--data` source; several make a `MixtureDataset` drawn at the sources' weights."""
     model_config = model.config
-    data = StoredDataset(config.data)
-    if data.index.action_spec != spec_to_json(model_config.action_spec):
-        raise ValueError(f"{config.data}: the dataset's action spec differs from the model's")
-    if data.index.image_size != (model_config.image_size, model_config.image_size):
-        warnings.warn(
-            f"dataset frames are {data.index.image_size}, the model resizes them to {model_config.image_size}:"
-            " rebuild the dataset with the model's size to train on what the policy sees",
-            stacklevel=2,
-        )
-    if data.index.rounding != model_config.action_rounding:
-        warnings.warn(
-            f"dataset labels use {data.index.rounding!r} rounding, the model {model_config.action_rounding!r}",
-            stacklevel=2,
-        )
+    sources = parse_sources(config.data)
+    mixed = len(sources) > 1
+    stored = open_sources(sources, model_config.image_size if mixed else None, model_config.action_spec)
+    for data in stored:
+        if data.index.image_size != (model_config.image_size, model_config.image_size):
+            warnings.warn(
+                f"{data.directory}: frames are {data.index.image_size}, the model resizes them to"
+                f" {model_config.image_size}: rebuild the dataset with the model's size to train on what the"
+                " policy sees",
+                stacklevel=2,
+            )
+        if data.index.rounding != model_config.action_rounding:
+            warnings.warn(
+                f"{data.directory}: labels use {data.index.rounding!r} rounding, the model"
+                f" {model_config.action_rounding!r}",
+                stacklevel=2,
+            )
 
     def window_augment(window: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return augment(window[None], model_config.augmentation, model_config.crop_size, generator)[0]
 
     augmented = model_config.augmentation != "none"
-    return WindowDataset(
-        data,
-        model_config.time_steps,
-        augment=window_augment if augmented else None,
-        seed=config.seed,
-        instruction_variants=_instruction_variants(config, data) if config.paraphrases else None,
-        variant_prob=config.paraphrase_prob,
+    variants = _instruction_variants(config, stored) if config.paraphrases else None
+    parts = [
+        WindowDataset(
+            data,
+            model_config.time_steps,
+            augment=window_augment if augmented else None,
+            seed=config.seed + i,
+            instruction_variants=[variants[text] for text in data.index.instructions] if variants else None,
+            variant_prob=config.paraphrase_prob,
+        )
+        for i, data in enumerate(stored)
+    ]
+    if not mixed:
+        return parts[0]
+    return MixtureDataset(parts, [s.weight for s in sources], names=[s.path for s in sources])
+
+
+def _rt1_batch_sampler(
+    config: TrainConfig, dataset: Dataset, rank: int, world_size: int
+) -> WeightedBatchSampler | None:
+    """A mixture's batches are split between its sources by weight; one dataset is shuffled as usual (None)."""
+    if not isinstance(dataset, MixtureDataset):
+        return None
+    return WeightedBatchSampler.for_dataset(
+        dataset, config.batch_size, seed=config.seed, rank=rank, world_size=world_size
     )
 
 
-def _instruction_variants(config: TrainConfig, data: StoredDataset) -> list[np.ndarray]:
-    """Embedded paraphrases of every instruction in `data`, kept in RUN/paraphrases.npz (texts too) so a resumed
-    run reuses them and anyone can read what the policy was trained on."""
+def _instruction_variants(config: TrainConfig, datasets: Sequence[StoredDataset]) -> dict[str, np.ndarray]:
+    """Embedded paraphrases of every instruction of `datasets`, kept in RUN/paraphrases.npz (texts too) so a
+    resumed run reuses them and anyone can read what the policy was trained on."""
     encoder = default_text_encoder()
-    if data.index.text_encoder != encoder.name:
-        raise ValueError(
-            f"--paraphrases: {config.data} holds {data.index.text_encoder} embeddings; paraphrases are embedded"
-            f" with {encoder.name}, so they would not be comparable"
-        )
-    instructions = list(data.index.instructions)
+    for data in datasets:
+        if data.index.text_encoder != encoder.name:
+            raise ValueError(
+                f"--paraphrases: {data.directory} holds {data.index.text_encoder} embeddings; paraphrases are"
+                f" embedded with {encoder.name}, so they would not be comparable"
+            )
+    instructions = list(dict.fromkeys(text for data in datasets for text in data.index.instructions))
     cache = Path(config.out) / PARAPHRASES_FILE
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as stored:
             same = stored["instructions"].tolist() == instructions and int(stored["count"]) == config.paraphrases
             if same and int(stored["seed"]) == config.seed:
                 owner, embeddings = stored["owner"], stored["embeddings"]
-                return [embeddings[owner == i] for i in range(len(instructions))]
+                return {text: embeddings[owner == i] for i, text in enumerate(instructions)}
     texts, embeddings = embed_paraphrases(instructions, encoder, config.paraphrases, config.seed)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
@@ -116,7 +141,7 @@ def _instruction_variants(config: TrainConfig, data: StoredDataset) -> list[np.n
         texts=np.array([text for group in texts for text in group], dtype=str),
         embeddings=np.concatenate(embeddings),
     )
-    return embeddings
+    return dict(zip(instructions, embeddings, strict=True))
 
 
 def _rt1_validator(config: TrainConfig, model: RT1) -> Validator:
@@ -159,7 +184,12 @@ def _rt2_dataset(config: TrainConfig, model: nn.Module) -> ConcatDataset:
             f"--robot-fraction {config.robot_fraction} mixes in vision-language examples: give --vl-data FILE.jsonl,"
             " or --robot-fraction 1 to train on robot data alone"
         )
-    robot = RobotSteps(config.data, model.config.action_spec)
+    if len(config.data) != 1:
+        raise ValueError(
+            f"--policy rt2 trains on one robot dataset (got {len(config.data)}); mix robot datasets with RT-1, or"
+            " build them into one with rt-dataset build"
+        )
+    robot = RobotSteps(config.data[0], model.config.action_spec)
     if robot.data.index.rounding != model.config.rounding:
         warnings.warn(
             f"dataset labels use {robot.data.index.rounding!r} rounding, the model {model.config.rounding!r}",
@@ -188,6 +218,7 @@ RECIPES: dict[str, Recipe] = {
         load_model=RT1.from_pretrained,
         make_dataset=_rt1_dataset,
         compute_loss=_rt1_loss,
+        make_batch_sampler=_rt1_batch_sampler,
         make_validator=_rt1_validator,
     ),
     "rt2": Recipe(

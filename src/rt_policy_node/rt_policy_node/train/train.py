@@ -100,7 +100,10 @@ def _make_loader(
     """The loader of this process's batches and the sampler to start each epoch with (`set_epoch(epoch, skip)`)."""
     collate = recipe.make_collate(model) if recipe.make_collate else None
     pin_memory = proc.device.type == "cuda"
-    if recipe.make_batch_sampler is None:
+    sampler = (
+        recipe.make_batch_sampler(config, dataset, proc.rank, proc.world_size) if recipe.make_batch_sampler else None
+    )
+    if sampler is None:
         return make_loader(
             dataset,
             config.batch_size,
@@ -111,7 +114,6 @@ def _make_loader(
             pin_memory=pin_memory,
             collate_fn=collate,
         )
-    sampler = recipe.make_batch_sampler(config, dataset, proc.rank, proc.world_size)
     # Its own generator, as make_loader's: worker seeds draw nothing from torch's global RNG.
     loader = DataLoader(
         dataset,
@@ -308,11 +310,18 @@ OPTION_HELP = {
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None]:
-    defaults = TrainConfig(data="", out="")
+    defaults = TrainConfig(data=[], out="")
     parser = argparse.ArgumentParser(
         prog="rt-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", required=True, help="dataset directory (rt-dataset build)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="DIR[:WEIGHT]",
+        help="dataset directory (rt-dataset build); several train on their mixture, each batch split by the weights"
+        " (default 1 each)",
+    )
     parser.add_argument("--out", required=True, help="run directory: checkpoints, log, final policy")
     parser.add_argument("--policy", default=defaults.policy, choices=sorted(RECIPES))
     parser.add_argument("--preset", default=defaults.preset, help=f"model preset (default: {defaults.preset})")
