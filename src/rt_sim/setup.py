@@ -18,10 +18,10 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "rt_sim = rt_sim.sim_node:main",
-            "rt_expert = rt_sim.expert_node:main",
-            "rt-collect = rt_sim.collect:main",
-            "rt-eval = rt_sim.evaluate:main",
+            "rt_sim = rt_sim.ros.sim_node:main",
+            "rt_expert = rt_sim.ros.expert_node:main",
+            "rt-collect = rt_sim.ros.collect:main",
+            "rt-eval = rt_sim.ros.evaluate:main",
             "rt-bag-video = rt_sim.bag_video:main",
             "rt-vl-data = rt_sim.vl_data:main",
         ],

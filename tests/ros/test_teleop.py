@@ -18,7 +18,7 @@ from std_msgs.msg import String
 from rt_msgs.msg import RTAction
 from rt_policy_node.policies.policy import Mode
 from rt_policy_node.ros.qos import LATCHED
-from rt_policy_node.ros.teleop_state import TeleopScales, TeleopState
+from rt_policy_node.teleop_state import TeleopScales, TeleopState
 
 KEEP = QoSProfile(depth=1000)
 

@@ -12,8 +12,15 @@ import pytest
 
 from rt_policy_node.data.bag_io import list_episodes, read_episode
 from rt_policy_node.policies.policy import Mode
-from rt_sim.episode_runner import EpisodeResult
-from rt_sim.evaluate import episode_record, mode_sequence, mode_switches, plot_success, summarise, wilson_interval
+from rt_sim.evaluation import (
+    EpisodeResult,
+    episode_record,
+    mode_sequence,
+    mode_switches,
+    plot_success,
+    summarise,
+    wilson_interval,
+)
 from rt_sim.instruction_file import draw, load_instruction_file
 from rt_sim.tasks import make_task
 

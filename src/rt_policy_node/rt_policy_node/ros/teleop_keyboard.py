@@ -17,7 +17,7 @@ from collections import deque
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.teleop_node import TeleopNode
-from rt_policy_node.ros.teleop_state import AXES, EVENTS
+from rt_policy_node.teleop_state import AXES, EVENTS
 
 DEFAULT_KEYS = {"arm_mode": "1", "base_mode": "2", "terminate": "t", "gripper_open": "o", "gripper_close": "c"}
 DEFAULT_AXIS_KEYS = {"x": "ws", "y": "ad", "z": "rf", "roll": "uj", "pitch": "ik", "yaw": "qe"}

@@ -11,7 +11,7 @@ from rt_msgs.msg import RTAction
 from rt_policy_node.ros.conversions import action_to_msg
 from rt_policy_node.ros.params import declare
 from rt_policy_node.ros.qos import LATCHED, RELIABLE
-from rt_policy_node.ros.teleop_state import TeleopScales, TeleopState
+from rt_policy_node.teleop_state import TeleopScales, TeleopState
 
 
 class TeleopNode(Node):

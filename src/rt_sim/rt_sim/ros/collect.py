@@ -3,7 +3,7 @@
     rt-collect --task pick_cube --episodes 50 --out data/pick_cube [--seed 0] [--every-colour]
 
 Starts the sim (rt_sim), the executor (rt_action_executor), the expert (rt_expert) and the episode
-recorder (rt_episode_recorder) as separate processes on sim time (rt_sim.episode_runner, shared with
+recorder (rt_episode_recorder) as separate processes on sim time (rt_sim.ros.episode_runner, shared with
 rt-eval), then for each episode: sets the sim's `task` and `seed` parameters, calls sim/reset, publishes
 the instruction on rt/instruction and waits for the expert to terminate (or for the task's step budget to
 run out, which stops the recording). With `--action-noise` the robot executes noisy copies of the expert's
@@ -23,9 +23,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from rt_sim.episode_runner import (
+from rt_sim.evaluation import EpisodeResult
+from rt_sim.ros.episode_runner import (
     SIM_NODE,
-    EpisodeResult,
     NodeSpec,
     add_sim_arguments,
     closed_episodes,
@@ -34,7 +34,7 @@ from rt_sim.episode_runner import (
     policy_node,
     sim_nodes,
 )
-from rt_sim.expert_node import EXECUTED_ACTIONS
+from rt_sim.ros.expert_node import EXECUTED_ACTIONS
 from rt_sim.scene import COLOURS
 from rt_sim.tasks import make_task, task_names
 

@@ -34,7 +34,8 @@ from rt_msgs.msg import PolicyStatus, RTAction
 from rt_policy_node.data.bag_io import EPISODE_FILE, list_episodes, update_episode_extra
 from rt_policy_node.policies.policy import Mode
 from rt_policy_node.ros.qos import LATCHED, RELIABLE
-from rt_sim.expert_node import EXECUTED_ACTIONS
+from rt_sim.evaluation import EpisodeResult
+from rt_sim.ros.expert_node import EXECUTED_ACTIONS
 
 SIM_NODE = "rt_sim"
 RECORDER_NODE = "rt_episode_recorder"
@@ -69,25 +70,6 @@ class Child:
     name: str
     process: subprocess.Popen
     log: Path
-
-
-@dataclass
-class EpisodeResult:
-    """What one episode did: the reset's episode (instruction, params), the actions, the final task state."""
-
-    episode: dict[str, Any]
-    modes: list[int]
-    inference_ms: list[float]
-    state: dict[str, Any]
-    executed_terminated: bool = False  # a TERMINATE on EXECUTED_ACTIONS (what the robot followed)
-
-    @property
-    def terminated(self) -> bool:
-        return bool(self.modes) and self.modes[-1] == Mode.TERMINATE
-
-    @property
-    def steps(self) -> int:
-        return len(self.modes)
 
 
 def executable(package: str, name: str) -> str:
