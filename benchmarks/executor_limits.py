@@ -23,7 +23,7 @@ from rt_policy_node.robot.limit_audit import Worst, adversarial_actions, run_cam
 from rt_policy_node.robot.motion import MotionController
 from rt_policy_node.robot.profile import RobotProfile, load_profile
 
-CONFIG = Path(__file__).resolve().parents[1] / "src" / "rt_bringup" / "config"
+DESCRIPTION = Path(__file__).resolve().parents[1] / "src" / "rt_description"
 STARTS = (
     np.array([-2.1, 1.6, 1.5, 1.9, -1.6, 1.5, -0.1]),  # near the sim's home
     np.array([0.0, 0.05, 0.0, -0.05, 0.0, 0.05, 0.0]),  # stretched up: singular
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     for name in ("sim", "generic"):
-        profile = load_profile(CONFIG / "profiles" / f"{name}.yaml", lambda _: str(CONFIG.parent))
+        profile = load_profile(DESCRIPTION / "profiles" / f"{name}.yaml", lambda _: str(DESCRIPTION))
         kinematics = ArmKinematics(profile.urdf, profile.arm_joints, profile.base_frame, profile.ee_frame)
         started = time.perf_counter()
         worst, commands, violations = campaign(profile, kinematics, args.actions, args.seeds)

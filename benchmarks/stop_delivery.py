@@ -69,7 +69,7 @@ class Stopped:
 def start(node, directory: Path, index: int) -> tuple[Stopped, object, object]:
     ns = f"stop_bench_{index}"
     log = directory / f"{ns}.log"
-    profile = Path(get_package_share_directory("rt_bringup")) / "config" / "profiles" / "sim.yaml"
+    profile = Path(get_package_share_directory("rt_description")) / "profiles" / "sim.yaml"
     process = subprocess.Popen(
         ["rt_action_executor", "--ros-args", "-r", f"__ns:=/{ns}", "-p", f"profile:={profile}",
          "-p", "autostart:=true", "-p", "joint_state_timeout_s:=5.0", "-p", "twist_stamped:=true"],

@@ -3,7 +3,7 @@ import os
 from setuptools import find_packages, setup
 
 PACKAGE = "rt_bringup"
-DATA_DIRS = ("launch", "config", "urdf", "worlds")
+DATA_DIRS = ("launch", "config")
 
 
 def share_files() -> list[tuple[str, list[str]]]:
@@ -29,7 +29,7 @@ setup(
     zip_safe=True,
     maintainer="RT ROS maintainers",
     maintainer_email="maintainers@rt-ros.dev",
-    description="Launch files, configs and robot description of the Robotics Transformer suite.",
+    description="Launch files and parameter files of the Robotics Transformer suite, and rt-launch.",
     license="Apache-2.0",
     entry_points={"console_scripts": ["rt-launch = rt_bringup.rt_launch:main"]},
 )

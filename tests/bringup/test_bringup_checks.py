@@ -45,12 +45,12 @@ REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src"
 OUR_PACKAGES = sorted(path.parent.name for path in SRC.glob("*/package.xml"))
 LAUNCH_FILES = sorted(SRC.glob("*/launch/*.launch.xml"))
-BRINGUP = SRC / "rt_bringup"
-URDF = BRINGUP / "urdf" / "rt_mobile_manipulator.urdf"
-CONTROLLERS = BRINGUP / "config" / "controllers.yaml"
-PROFILES = sorted((BRINGUP / "config" / "profiles").glob("*.yaml"))
-GENERIC_PROFILE = BRINGUP / "config" / "profiles" / "generic.yaml"
-SIM_PROFILE = BRINGUP / "config" / "profiles" / "sim.yaml"
+DESCRIPTION = SRC / "rt_description"
+URDF = DESCRIPTION / "urdf" / "rt_mobile_manipulator.urdf"
+CONTROLLERS = DESCRIPTION / "config" / "controllers.yaml"
+PROFILES = sorted((DESCRIPTION / "profiles").glob("*.yaml"))
+GENERIC_PROFILE = DESCRIPTION / "profiles" / "generic.yaml"
+SIM_PROFILE = DESCRIPTION / "profiles" / "sim.yaml"
 GAZEBO = SRC / "rt_gazebo"
 BRIDGE = GAZEBO / "config" / "bridge.yaml"
 BASE_RELAY = GAZEBO / "config" / "base_relay.yaml"
@@ -440,7 +440,7 @@ def test_gazebo_description_is_anchored_and_points_at_the_controllers(plans):
     assert pin.buildModelFromXML(text).nq == pin.buildModelFromUrdf(str(URDF)).nq
     # The launch file makes robot_description with the same tool, from the installed files.
     publisher = next(n for p in plans_of(plans, GAZEBO_LAUNCH) for n in p.nodes if n.name == "robot_state_publisher")
-    installed = Path(package_share("rt_bringup"))
+    installed = Path(package_share("rt_description"))
     expected = gazebo_description(installed / "urdf" / URDF.name, installed / "config" / CONTROLLERS.name)
     assert publisher.params["robot_description"] == expected
 

@@ -30,7 +30,7 @@ GAZEBO = Path(get_package_share_directory("rt_gazebo")) / "launch" / "gazebo.lau
 SIM, ROBOT, RECORD, POLICY_STACK = (
     BRINGUP / f"{name}.launch.xml" for name in ("sim", "robot", "record", "policy_stack")
 )
-PROFILE = BRINGUP.parent / "config" / "profiles" / "generic.yaml"
+PROFILE = Path(get_package_share_directory("rt_description")) / "profiles" / "generic.yaml"
 # Packages gazebo.launch.xml needs that are not installed here, as stand-ins: package -> executables.
 STAND_INS = {
     "ros_gz_sim": ["create"],

@@ -9,16 +9,16 @@ import pytest
 from rt_policy_node.robot.kinematics import ArmKinematics
 from rt_policy_node.robot.profile import RobotProfile, load_profile
 
-CONFIG = Path(__file__).resolve().parents[2] / "src" / "rt_bringup" / "config"
-URDF = CONFIG.parent / "urdf" / "rt_mobile_manipulator.urdf"
-SIM_PROFILE = CONFIG / "profiles" / "sim.yaml"
-GENERIC_PROFILE = CONFIG / "profiles" / "generic.yaml"
+DESCRIPTION = Path(__file__).resolve().parents[2] / "src" / "rt_description"
+URDF = DESCRIPTION / "urdf" / "rt_mobile_manipulator.urdf"
+SIM_PROFILE = DESCRIPTION / "profiles" / "sim.yaml"
+GENERIC_PROFILE = DESCRIPTION / "profiles" / "generic.yaml"
 
 
 def find_share(package: str) -> str:
-    """rt_bringup's share directory is its source directory: the URDF and profiles are installed unchanged."""
-    assert package == "rt_bringup"
-    return str(CONFIG.parent)
+    """rt_description's share directory is its source directory: the URDF and profiles are installed unchanged."""
+    assert package == "rt_description"
+    return str(DESCRIPTION)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ from rt_policy_node.ros.conversions import seconds_to_stamp
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "src" / "rt_bringup" / "config"
-URDF = REPO / "src" / "rt_bringup" / "urdf" / "rt_mobile_manipulator.urdf"
+DESCRIPTION = REPO / "src" / "rt_description"
+URDF = DESCRIPTION / "urdf" / "rt_mobile_manipulator.urdf"
 
 
 class Probe:

@@ -11,7 +11,7 @@ import numpy as np
 import pinocchio as pin
 import pytest
 from geometry_msgs.msg import TwistStamped
-from harness import CONFIG, URDF, SimClock, wait_for
+from harness import DESCRIPTION, URDF, SimClock, wait_for
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.srv import SetParameters
@@ -28,7 +28,7 @@ from rt_policy_node.robot.profile import load_profile
 from rt_policy_node.ros.conversions import action_to_msg, seconds_to_stamp, stamp_to_seconds
 from rt_policy_node.ros.qos import RELIABLE
 
-PROFILE = CONFIG / "profiles" / "sim.yaml"
+PROFILE = DESCRIPTION / "profiles" / "sim.yaml"
 ARM = tuple(f"arm_joint_{i}" for i in range(1, 8))
 # Near the sim robot's home (its profile's ik.rest_posture), but not at it, so the rest posture still has work to do.
 Q0 = np.array([-2.1, 1.6, 1.5, 1.9, -1.6, 1.5, -0.1])
@@ -36,8 +36,8 @@ KEEP = QoSProfile(depth=1000)
 
 
 def find_share(package: str) -> str:
-    assert package == "rt_bringup"
-    return str(CONFIG.parent)
+    assert package == "rt_description"
+    return str(DESCRIPTION)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import Twist
-from harness import CONFIG, NodeProcess
+from harness import DESCRIPTION, NodeProcess
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
@@ -44,7 +44,7 @@ class Robot:
                 "-r",
                 f"__ns:=/{ns}",
                 "-p",
-                f"profile:={CONFIG / 'profiles' / 'sim.yaml'}",
+                f"profile:={DESCRIPTION / 'profiles' / 'sim.yaml'}",
                 "-p",
                 "autostart:=true",
             ),

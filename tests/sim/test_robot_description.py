@@ -22,9 +22,9 @@ from rt_sim.robot_model import (
     load_robot_spec,
 )
 
-BRINGUP = Path(__file__).resolve().parents[2] / "src" / "rt_bringup"
-URDF = BRINGUP / "urdf" / "rt_mobile_manipulator.urdf"
-CONTROLLERS = BRINGUP / "config" / "controllers.yaml"
+DESCRIPTION = Path(__file__).resolve().parents[2] / "src" / "rt_description"
+URDF = DESCRIPTION / "urdf" / "rt_mobile_manipulator.urdf"
+CONTROLLERS = DESCRIPTION / "config" / "controllers.yaml"
 
 
 @pytest.fixture(scope="module")

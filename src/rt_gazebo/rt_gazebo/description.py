@@ -1,6 +1,6 @@
 """The Gazebo variant of the robot's one URDF, made at launch time: `python3 -m rt_gazebo.description`.
 
-rt_bringup's URDF serves MuJoCo, pinocchio and robot_state_publisher as it is. Gazebo needs two more
+rt_description's URDF serves MuJoCo, pinocchio and robot_state_publisher as it is. Gazebo needs two more
 things that a plain URDF file cannot hold, or that would change the robot for the others:
 
 - an anchor: the root link (`odom`, the frame the planar base joints move in) welded to Gazebo's world
@@ -93,7 +93,7 @@ def _point_plugin_at(robot: ET.Element, controllers: Path, urdf: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m rt_gazebo.description", description=__doc__.splitlines()[0])
-    parser.add_argument("urdf", type=Path, help="the robot's URDF (rt_bringup/urdf/rt_mobile_manipulator.urdf)")
+    parser.add_argument("urdf", type=Path, help="the robot's URDF (rt_description/urdf/rt_mobile_manipulator.urdf)")
     parser.add_argument("--controllers", type=Path, required=True, help="ros2_control controllers YAML")
     options = parser.parse_args(argv)
     try:

@@ -1,4 +1,4 @@
-"""The robot in MuJoCo: rt_bringup's URDF compiled with MjSpec, plus the actuators, camera and contact setup.
+"""The robot in MuJoCo: rt_description's URDF compiled with MjSpec, plus the actuators, camera and contact setup.
 
 The URDF is the only description of the robot; this module adds what a simulator needs on top of it
 (servos standing in for ros2_control, the head camera's lens, which geoms may touch what).
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mujoco
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
 URDF_NAME = "rt_mobile_manipulator.urdf"
 
@@ -44,20 +45,18 @@ FINGER_FRICTION = (1.5, 0.01, 0.0005)
 
 
 def urdf_path() -> Path:
-    """The installed URDF (rt_bringup's share directory), or the source tree's when not installed."""
+    """The installed URDF, from rt_description's share directory."""
     try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory("rt_bringup")) / "urdf" / URDF_NAME
-    except (ImportError, LookupError, OSError):
-        return Path(__file__).resolve().parents[2] / "rt_bringup" / "urdf" / URDF_NAME
+        return Path(get_package_share_directory("rt_description")) / "urdf" / URDF_NAME
+    except PackageNotFoundError as err:
+        raise FileNotFoundError("rt_description is not installed: build the workspace and source it") from err
 
 
 def load_robot_spec(path: str | Path | None = None) -> mujoco.MjSpec:
     """The URDF as an MjSpec with servos on every joint, the head camera and robot contact settings."""
     path = Path(path) if path is not None else urdf_path()
     if not path.is_file():
-        raise FileNotFoundError(f"robot URDF not found at {path} (is rt_bringup built and sourced?)")
+        raise FileNotFoundError(f"robot URDF not found at {path} (is rt_description built and sourced?)")
     spec = mujoco.MjSpec.from_file(str(path))
     spec.modelname = "rt_mobile_manipulator"
     for geom in spec.geoms:

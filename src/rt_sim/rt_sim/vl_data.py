@@ -57,7 +57,7 @@ from rt_sim.tasks import Episode, make_task, task_names
 VL_FILE = "vl.jsonl"
 STATES_FILE = "states.jsonl"
 # The robot profile whose IK settings pose the arm (the executor's, in simulation).
-PROFILE = ("rt_bringup", "config/profiles/sim.yaml")
+PROFILE = ("rt_description", "profiles/sim.yaml")
 # Gripper targets in base_link (m): in front of the robot, above the table top, within the arm's reach.
 REACH_X = (0.30, 0.65)
 REACH_Y = (-0.30, 0.30)

@@ -66,7 +66,7 @@ class ActionExecutor(LifecycleNode):
         declare(
             self,
             "profile",
-            "package://rt_bringup/config/profiles/sim.yaml",
+            "package://rt_description/profiles/sim.yaml",
             "Robot profile YAML (path or package:// URI): joints, topics, scales, limits",
             read_only=True,
         )

@@ -44,7 +44,7 @@ class ExpertNode(Node):
         profile_uri = declare(
             self,
             "profile",
-            "package://rt_bringup/config/profiles/sim.yaml",
+            "package://rt_description/profiles/sim.yaml",
             "The executor's robot profile YAML (path or package:// URI): action scales and control period",
             read_only=True,
         )

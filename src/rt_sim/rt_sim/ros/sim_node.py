@@ -109,7 +109,9 @@ class SimNode(Node):
 
     def __init__(self) -> None:
         super().__init__("rt_sim")
-        declare(self, "urdf", "", "Robot URDF path; empty = rt_bringup's rt_mobile_manipulator.urdf", read_only=True)
+        declare(
+            self, "urdf", "", "Robot URDF path; empty = rt_description's rt_mobile_manipulator.urdf", read_only=True
+        )
         width = declare(self, "image_width", 320, "Camera image width (px)", low=16, high=1920, read_only=True)
         height = declare(self, "image_height", 256, "Camera image height (px)", low=16, high=1080, read_only=True)
         declare(
@@ -162,7 +164,7 @@ class SimNode(Node):
         profile_uri = declare(
             self,
             "profile",
-            "package://rt_bringup/config/profiles/sim.yaml",
+            "package://rt_description/profiles/sim.yaml",
             "The executor's robot profile (path or package:// URI); lockstep paces by its control period",
             read_only=True,
         )
