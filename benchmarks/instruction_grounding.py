@@ -20,6 +20,7 @@ import numpy as np
 
 from rt_policy_node.data.dataset import StoredDataset
 from rt_policy_node.policies.rt1.policy import RT1Policy
+from rt_policy_node.process_settings import configure_cpu_inference
 
 # Token positions of the action dimensions that point at the target, per task.
 DIMENSIONS = {"pick_cube": [1, 2], "drive_to_marker": [8, 10]}
@@ -56,7 +57,8 @@ def main() -> None:
     args = parser.parse_args()
 
     data = StoredDataset(args.data)
-    policy = RT1Policy.from_pretrained(args.policy, text_encoder=StoredEmbeddings(data), num_threads=1)
+    configure_cpu_inference(1)
+    policy = RT1Policy.from_pretrained(args.policy, text_encoder=StoredEmbeddings(data))
     layouts = defaultdict(list)
     for episode in data.index.episodes:
         if episode.extra.get("task") in DIMENSIONS:

@@ -27,6 +27,7 @@ import torch
 from rt_policy_node.policies.rt1.config import rt1_preset
 from rt_policy_node.policies.rt1.model import RT1
 from rt_policy_node.policies.rt1.policy import RT1Policy
+from rt_policy_node.process_settings import configure_cpu_inference
 
 TF_GRAPH_MS = 255.0
 TARGET_HZ = {"rt1": 10.0, "rt1_small": 30.0}
@@ -53,7 +54,9 @@ def measure(preset: str, ticks: int, device: str, threads: int | None) -> dict:
     """One preset in this process: per-tick latency cached and uncached, parameters, peak memory."""
     torch.manual_seed(0)
     model = RT1(rt1_preset(preset)).to(device)
-    policy = RT1Policy(model, FixedEncoder(), num_threads=threads)
+    if device == "cpu":
+        configure_cpu_inference(threads)
+    policy = RT1Policy(model, FixedEncoder())
     device = policy.device
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (ticks + 6, 256, 320, 3), dtype=np.uint8)

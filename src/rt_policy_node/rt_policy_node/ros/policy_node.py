@@ -27,6 +27,7 @@ from rt_policy_node.images import (
 )
 from rt_policy_node.instructions import validate_instruction
 from rt_policy_node.policies.policy import Mode, action_is_finite, load_policy
+from rt_policy_node.process_settings import configure_cpu_inference
 from rt_policy_node.ros.conversions import action_to_msg, stamp_to_seconds
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
@@ -93,6 +94,8 @@ class PolicyNode(Node):
         )
         if not policy_path:
             raise ValueError("parameter 'policy_path' is empty: give the checkpoint directory to load")
+        if device.split(":")[0] == "cpu":
+            configure_cpu_inference()
         self.policy = load_policy(policy_path, device=device)
         self.get_logger().info(f"loaded {type(self.policy).__name__} from {policy_path} on {device}")
 

@@ -10,8 +10,6 @@ slot per tick and the newest frame takes the last slot.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import time
 from pathlib import Path
 
@@ -25,21 +23,13 @@ from rt_policy_node.policies.text import TextEncoder, default_text_encoder
 
 class RT1Policy:
     """Implements `Policy` for an `RT1` model; `text_encoder` defaults to the shared Universal Sentence Encoder.
+    The process's thread count and allocator are its starter's (rt_policy_node.process_settings)."""
 
-    On CPU, `num_threads` defaults to one fewer than the CPUs this process may use (at least one): the
-    camera driver, executor and simulation share the machine, and on a 2-core machine two intra-op
-    threads stalled on each other's OpenMP barriers whenever another process ran (ticks 3-10x slower).
-    The process's allocator is also told to keep freed memory (see `keep_freed_memory`).
-    """
-
-    def __init__(self, model: RT1, text_encoder: TextEncoder | None = None, num_threads: int | None = None) -> None:
+    def __init__(self, model: RT1, text_encoder: TextEncoder | None = None) -> None:
         self.model = model.eval()
         self.config = model.config
         self.tokenizer = self.config.tokenizer()
         self.device = next(model.parameters()).device
-        if self.device.type == "cpu":
-            torch.set_num_threads(num_threads or max(1, len(os.sched_getaffinity(0)) - 1))
-            keep_freed_memory()
         self.model.image_encoder.to(memory_format=torch.channels_last)
         self._text_encoder = text_encoder
         self._window = self._empty_window()
@@ -53,10 +43,9 @@ class RT1Policy:
         path: str | Path,
         device: str = "cpu",
         text_encoder: TextEncoder | None = None,
-        num_threads: int | None = None,
     ) -> RT1Policy:
         """Loads a checkpoint directory written by `save_pretrained` (or `rt-convert`)."""
-        return cls(RT1.from_pretrained(path, device=device), text_encoder, num_threads)
+        return cls(RT1.from_pretrained(path, device=device), text_encoder)
 
     def save_pretrained(self, path: str | Path) -> None:
         self.model.save_pretrained(path)
@@ -120,21 +109,3 @@ class RT1Policy:
             self._frames = min(self._frames + 1, steps)
             action_tokens, logits = self.model.decode_last_step(self._window[:, : slot + 1], text)
         return action_tokens[0].cpu().numpy(), logits[0].float().cpu()
-
-
-def keep_freed_memory() -> None:
-    """Makes glibc's malloc reuse freed feature maps instead of handing them back to the OS.
-
-    By default each large tensor is a fresh mmap whose pages fault in on first touch, every tick
-    again; keeping allocations up to 32 MB on the heap and not trimming it cut a CPU tick of the rt1
-    preset by about a third (benchmarks/rt1_inference.py). A no-op where libc is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    mallopt(m_mmap_threshold, 32 << 20)
-    mallopt(m_trim_threshold, 1 << 30)
-    mallopt(m_top_pad, 64 << 20)
