@@ -6,11 +6,8 @@ properly). Messages are taken serialized (no decode, no re-encode) and written a
 subscribed once a publisher appears, with the publishers' reliability and durability, like `ros2 bag
 record`. The layout on disk is described in `rt_policy_node.data.bag_io`.
 
-Topics are not ordered with each other: an instruction can arrive after the first action it caused (a
-late-discovered publisher, a resent packet). So messages heard between episodes are held back for HOLD_S,
-each topic in its own queue (a flood of joint states must not push out the actions), and those published at
-or after the instruction (by their DDS source timestamps) open the episode with it. The state topics' newest
-message from before the instruction opens it too: the camera frame its first action may have been computed from.
+Which message goes into which episode (held messages that overtook their instruction, the frame before it) is
+decided by the ROS-free `rt_policy_node.data.episode_segmenter`; this node subscribes, converts and reports.
 
 The open bag goes to the OS every `flush_period_s`, so a SIGKILL, OOM kill or crash loses about that much at
 most (`fsync: true` extends that to a power cut); at start-up the recorder recovers the episodes such a kill
@@ -20,12 +17,8 @@ left in its output_dir (`bag_io.recover_episode`) and logs what it did.
 from __future__ import annotations
 
 import importlib
-import time
-from collections import deque
-from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from rclpy.clock import Clock, ClockType
@@ -37,16 +30,9 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from rt_msgs.msg import RTAction
-from rt_policy_node.data.bag_io import (
-    EpisodeInfo,
-    EpisodeWriter,
-    episode_dir_name,
-    make_typestore,
-    next_episode_index,
-    recover_episode,
-    unfinished_episodes,
-)
+from rt_policy_node.data.bag_io import EpisodeInfo, make_typestore, recover_episode, unfinished_episodes
 from rt_policy_node.data.bag_io import register_package_types as register_types
+from rt_policy_node.data.episode_segmenter import INSTRUCTION_TYPE, EpisodeSegmenter
 from rt_policy_node.instructions import validate_instruction
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare
@@ -64,34 +50,9 @@ DEFAULT_TOPICS = [
     "gripper_controller/joint_trajectory",
     "sim/success",
 ]
-INSTRUCTION_TYPE = "std_msgs/msg/String"
 ACTION_TYPE = "rt_msgs/msg/RTAction"
 DEFAULT_STATE_TOPICS = ["camera/image_raw", "joint_states", "odom"]
 DISCOVERY_PERIOD_S = 0.5
-# How long a message heard between episodes may wait for a late instruction that it followed: longer than a
-# reliable resend after a lost packet (Fast DDS heartbeats every 3 s).
-HOLD_S = 5.0
-
-
-class Heard(NamedTuple):
-    """A message heard while no episode was open."""
-
-    published_ns: int  # DDS source timestamp (0 where the middleware gives none)
-    steady_ns: int
-    topic: str
-    msgtype: str
-    received_ns: int  # node clock, the bag's log time
-    data: bytes
-
-
-def newest_before(candidates: list[Heard | None], published_ns: int, since_steady_ns: float) -> Heard | None:
-    """The newest message heard since `since_steady_ns` and published before `published_ns` (0: before now)."""
-    before = [
-        m
-        for m in candidates
-        if m is not None and m.steady_ns >= since_steady_ns and not (published_ns and m.published_ns >= published_ns)
-    ]
-    return max(before, key=lambda m: m.steady_ns, default=None)
 
 
 def message_class(type_name: str) -> type:
@@ -117,7 +78,7 @@ class EpisodeRecorder(Node):
 
     def __init__(self) -> None:
         super().__init__("rt_episode_recorder")
-        self.episode: EpisodeWriter | None = None  # first: destroy_node reads it, even on a half-built node
+        self.segmenter: EpisodeSegmenter | None = None  # first: destroy_node reads it, even on a half-built node
         self.output_dir = Path(
             declare(self, "output_dir", "episodes", "Directory episodes are written into", read_only=True)
         ).expanduser()
@@ -161,17 +122,24 @@ class EpisodeRecorder(Node):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.recover_unfinished()
         self.typestore = make_typestore({"rt_msgs": get_package_share_directory("rt_msgs")})
-        self.clock_kind = "sim" if self.get_parameter("use_sim_time").value else "wall"
-        self.next_index = next_episode_index(self.output_dir)
-        self.recorded = {self.resolve_topic_name(t) for t in topics}
-        self.pending = set(self.recorded)
+        clock_kind = "sim" if self.get_parameter("use_sim_time").value else "wall"
+        recorded = {self.resolve_topic_name(t) for t in topics}
+        self.pending = set(recorded)
         self.subscriptions_by_topic: dict[str, Subscription] = {}
-        self.between: dict[str, deque[Heard]] = {}  # per topic, the last messages between episodes
-        self.state_topics = {self.resolve_topic_name(t) for t in state_topics} & self.recorded
-        self.latest_state: dict[str, Heard] = {}  # per state topic, its newest message, in an episode or not
-
         self.instruction_topic = self.resolve_topic_name("rt/instruction")
         self.action_topic = self.resolve_topic_name("rt/action")
+        self.segmenter = EpisodeSegmenter(
+            self.output_dir,
+            self.typestore,
+            clock_kind,
+            recorded,
+            {self.resolve_topic_name(t) for t in state_topics},
+            self.instruction_topic,
+            self.action_topic,
+            self.depth,
+            is_terminate=lambda data: deserialize_message(data, RTAction).mode == RTAction.TERMINATE,
+            on_closed=self.on_episode_closed,
+        )
         self._subscribe(
             self.instruction_topic, INSTRUCTION_TYPE, QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         )
@@ -185,7 +153,7 @@ class EpisodeRecorder(Node):
         if flush_period > 0:  # on the steady clock: a kill costs wall time, whatever sim time does
             self.create_timer(flush_period, self.on_flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.on_discovery()
-        self.get_logger().info(f"recording episodes into {self.output_dir.resolve()} ({self.clock_kind} time)")
+        self.get_logger().info(f"recording episodes into {self.output_dir.resolve()} ({clock_kind} time)")
 
     def recover_unfinished(self) -> None:
         """Recovers the episodes a killed recorder left in output_dir (see `bag_io.recover_episode`)."""
@@ -236,92 +204,41 @@ class EpisodeRecorder(Node):
 
     def on_message(self, topic: str, msgtype: str, data: bytes, info: MessageInfo) -> None:
         now = self.get_clock().now().nanoseconds
-        if topic == self.instruction_topic:
-            try:
-                instruction = validate_instruction(deserialize_message(data, String).data, self.max_instruction_length)
-            except ValueError as err:
-                self.get_logger().warning(f"ignoring instruction (no new episode): {err}")
-                return
-            self.close_episode("new_instruction")
-            self.open_episode_with(instruction, info["source_timestamp"], now, data)
+        if topic != self.instruction_topic:
+            self.segmenter.message(topic, msgtype, data, info["source_timestamp"], now)
             return
-        heard = Heard(info["source_timestamp"], time.monotonic_ns(), topic, msgtype, now, data)
-        if topic in self.state_topics:
-            self.latest_state[topic] = heard
-        if self.episode is not None:
-            self.record(topic, msgtype, now, data)
-        elif topic in self.recorded:
-            self.between.setdefault(topic, deque(maxlen=self.depth)).append(heard)
-
-    def open_episode_with(self, instruction: str, published: int, now: int, data: bytes) -> None:
-        """Opens an episode at the instruction with what it found: each state topic's newest message from before
-        it, then the held messages published at or after it."""
-        since = time.monotonic_ns() - HOLD_S * 1e9
-        held = sorted((m for queue in self.between.values() for m in queue), key=lambda m: m.steady_ns)
-        early = [m for m in held if m.steady_ns >= since and published and m.published_ns >= published]
-        state = []
-        for topic in sorted(self.state_topics):
-            candidates = [*self.between.get(topic, ()), self.latest_state.get(topic)]
-            if (m := newest_before(candidates, published, since)) is not None:
-                state.append(m)
-        self.between.clear()
-        start = min([now, *(m.received_ns for m in (*state, *early))])
-        self.open_episode(instruction, start)
-        self.record(self.instruction_topic, INSTRUCTION_TYPE, start, data)
-        for m in (*state, *early):
-            self.record(m.topic, m.msgtype, m.received_ns, m.data)
-
-    def record(self, topic: str, msgtype: str, received_ns: int, data: bytes) -> None:
-        """Writes one message into the open episode, which a TERMINATE action closes."""
-        if self.episode is None or topic not in self.recorded:
+        try:
+            instruction = validate_instruction(deserialize_message(data, String).data, self.max_instruction_length)
+        except ValueError as err:
+            self.get_logger().warning(f"ignoring instruction (no new episode): {err}")
             return
-        self.episode.write(topic, msgtype, received_ns, data)
-        if topic == self.action_topic and deserialize_message(data, RTAction).mode == RTAction.TERMINATE:
-            self.close_episode("terminated")
+        episode = self.segmenter.instruction(instruction, data, info["source_timestamp"], now)
+        self.get_logger().info(f"episode {episode.info.episode_id}: {instruction!r}")
 
-    def open_episode(self, instruction: str, now_ns: int) -> None:
-        name = episode_dir_name(datetime.now(), self.next_index)
-        info = EpisodeInfo(
-            episode_id=name, index=self.next_index, instruction=instruction, clock=self.clock_kind, start=now_ns * 1e-9
-        )
-        self.episode = EpisodeWriter(self.output_dir / name, self.typestore, info)
-        self.next_index += 1
-        self.get_logger().info(f"episode {name}: {instruction!r}")
-
-    def close_episode(self, outcome: str) -> str | None:
-        """Closes the open episode, if any, with `outcome`; returns its directory."""
-        if self.episode is None:
-            return None
-        episode, self.episode = self.episode, None
-        info = episode.close(outcome, self.get_clock().now().nanoseconds * 1e-9)
+    def on_episode_closed(self, directory: Path, info: EpisodeInfo) -> None:
         counts = ", ".join(f"{topic} {count}" for topic, count in sorted(info.message_counts.items()))
-        self.get_logger().info(f"episode {info.episode_id} closed ({outcome}): {counts}")
-        directory = str(episode.directory.resolve())
+        self.get_logger().info(f"episode {info.episode_id} closed ({info.outcome}): {counts}")
         if self.context.ok():
-            self.saved_pub.publish(String(data=directory))
-        return directory
+            self.saved_pub.publish(String(data=str(directory.resolve())))
 
     # -- episode ends -----------------------------------------------------------------------------
 
     def on_stop_episode(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        directory = self.close_episode("stopped")
+        directory = self.segmenter.close("stopped", self.get_clock().now().nanoseconds)
         response.success = directory is not None
-        response.message = directory or "no episode is being recorded"
+        response.message = str(directory.resolve()) if directory else "no episode is being recorded"
         return response
 
     def on_flush(self) -> None:
-        if self.episode is not None:
-            self.episode.flush(sync=self.fsync)
+        if self.segmenter.episode is not None:
+            self.segmenter.episode.flush(sync=self.fsync)
 
     def on_timeout_check(self) -> None:
-        limit = self.get_parameter("episode_timeout_s").value
-        if self.episode is None or limit <= 0:
-            return
-        if self.get_clock().now().nanoseconds * 1e-9 - self.episode.info.start > limit:
-            self.close_episode("timeout")
+        self.segmenter.timed_out(self.get_clock().now().nanoseconds, self.get_parameter("episode_timeout_s").value)
 
     def destroy_node(self) -> None:
-        self.close_episode("shutdown")
+        if self.segmenter is not None:
+            self.segmenter.close("shutdown", self.get_clock().now().nanoseconds)
         super().destroy_node()
 
 
