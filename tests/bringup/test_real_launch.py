@@ -187,13 +187,13 @@ def test_project_launch_files_fail_the_same(project_answers, index):
 
 
 @pytest.mark.parametrize("file", [SIM, ROBOT, RECORD, GAZEBO], ids=lambda f: f.name)
-def test_readme_lists_the_arguments_show_args_prints(project_answers, file):
-    """README's "Launch arguments of `X`" names every argument `--show-args` lists, in its order."""
+def test_docs_list_the_arguments_show_args_prints(project_answers, file):
+    """docs/reference/launch.md's "Launch arguments of `X`" names every argument `--show-args` lists, in its order."""
     names = [argument["name"] for argument in project_answers["show_args"][str(file)]["arguments"]]
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "launch.md").read_text()
     heading = f"Launch arguments of `{file.name}`"
-    assert heading in readme
-    paragraph = readme.split(heading, 1)[1].split("\n\n", 1)[0]
+    assert heading in page
+    paragraph = page.split(heading, 1)[1].split("\n\n", 1)[0]
     listed = list(dict.fromkeys(word for word in re.findall(r"`([^`]+)`", paragraph) if word in names))
     assert listed == names
 

@@ -164,7 +164,7 @@ def test_different_label_rounding_is_a_warning(tmp_path, built, good_episodes):
 
 
 def test_bags_built_with_large_v5_embeddings_mix_with_an_imported_rlds_dataset(tmp_path, good_episodes):
-    """The README's worked example in small: the model's config for size and labels, one text encoder."""
+    """docs/how-to/datasets.md's worked example in small: the model's config for size and labels, one text encoder."""
     config = dataclasses.replace(rt1_preset("rt1_reference"), image_size=FRAME)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config.to_dict()))

@@ -61,7 +61,7 @@ def test_records_frame_and_parse_as_tensorflow_wrote_them(expected):
 
 
 def test_frames_decode_exactly_as_tensorflow_decodes_them(expected):
-    """simplejpeg with the fast integer IDCT gives TFDS's pixels bit for bit (FINDINGS: Pillow is off by up to 17)."""
+    """simplejpeg with the fast integer IDCT gives TFDS's pixels bit for bit (Pillow: up to 17 levels off)."""
     spec = RldsSource.open(FRACTAL).specs["steps/observation/image"]
     hashes = []
     for record in read_records(SHARD):

@@ -1,7 +1,7 @@
-"""Numeric parity with Google's TensorFlow RT-1 on the shared reference data (../shared/reference/rt1_tf).
+"""Numeric parity with Google's TensorFlow RT-1 on its reference data (REFERENCE below, kept outside the repository).
 
-The reference is the released architecture with 2 transformer layers and random weights; its README
-documents every stage. One full-sequence forward pass (2 windows x 6 frames) is captured stage by stage
+The reference is the released architecture with 2 transformer layers and random weights. One full-sequence
+forward pass (2 windows x 6 frames) is captured stage by stage
 with hooks, so a failing test names the first stage that drifts. Quirk found here: the reference network
 was built without ImageNet weights, so its Keras Normalization layer never applied the ImageNet mean and
 variance stored in the checkpoint (it computes with the 0 / 1 it was built with); the conversion is told

@@ -1,6 +1,6 @@
 """Training windows over a stored dataset: for every step, the T-step window that ends at it.
 
-Padding follows streaming inference (shared/reference/rt1_tf/README.md, "Single-step path"): at step
+Padding follows streaming inference (docs/reference/rt1-model.md, "Streaming inference"): at step
 s < T of an episode the policy's window holds frames 0..s in slots 0..s, later slots empty, and the
 action is read at slot s. So a window that would reach before the episode's first frame starts at
 that frame instead, left-aligned: real steps fill slots 0..n-1 and slots n..T-1 are padding, with

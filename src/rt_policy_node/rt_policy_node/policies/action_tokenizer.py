@@ -30,7 +30,7 @@ class ActionDim:
         return self.classes > 0
 
 
-# The released RT-1 policy spec in the reference's token order (shared/reference/rt1_tf/config.json):
+# The released RT-1 policy spec in the TF reference's token order (tests/policies/test_rt1_parity.py):
 # the mode (terminate_episode) first, then arm, then base. Bounds are float32 as in the spec.
 RT1_ACTION_SPEC: tuple[ActionDim, ...] = (
     ActionDim("mode", 1, classes=3),

@@ -27,7 +27,7 @@ class Mode(IntEnum):
 
 @dataclass
 class Action:
-    """One RT-1 action in physical units (DESIGN.md's action table)."""
+    """One RT-1 action in physical units (docs/architecture.md's action table)."""
 
     world_vector: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
     rotation_delta: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))

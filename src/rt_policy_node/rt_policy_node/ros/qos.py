@@ -1,4 +1,5 @@
-"""The project's QoS profiles (DESIGN.md's topic table), shared by every node so both ends agree."""
+"""The project's QoS profiles (the topic table of docs/reference/topics-and-parameters.md), shared by every node
+so both ends agree."""
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 

@@ -147,7 +147,7 @@ def rt1_preset(name: str) -> RT1Config:
 
     - `rt1`: the published model (EfficientNet-B3 at 300x300, 8 layers of width 512; 35.3M parameters).
     - `rt1_reference`: `rt1` with 2 layers and the original's floor label rule, the shape of the TF
-      reference data in shared/reference/rt1_tf (parity tests).
+      reference data (tests/policies/test_rt1_parity.py).
     - `rt1_small`: EfficientNet-B0 at 128x128 and a 4-layer, 256-wide transformer, for simulation tasks:
       trains on a CPU in minutes and runs well above 30 Hz.
     - `rt1_sim`: EfficientNet-B0 scaled to 0.35 width and depth at 96x96 and a 2-layer, 128-wide

@@ -2,7 +2,7 @@
 
 PATH is a checkpoint prefix (e.g. `trained_checkpoints/rt1main/ckpt-424760`), a SavedModel's
 `variables/` directory, or a directory holding one checkpoint. The architecture is read off the
-variables' shapes; the action spec and token order are the reference's (shared/reference/rt1_tf).
+variables' shapes; the action spec and token order are the TF reference's (tests/policies/test_rt1_parity.py).
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def state_dict_from_tf(
     not part of this architecture (keys outside `network/`, such as optimizer state, are ignored).
 
     `stem_normalization=False` reproduces a TF RT-1 built without ImageNet weights
-    (`EfficientNetEncoder.weights = None`, as for shared/reference/rt1_tf): Keras' Normalization layer
+    (`EfficientNetEncoder.weights = None`, as for the TF reference data): Keras' Normalization layer
     computes with constants taken when it is built or adapted, not with its variables, so such a
     network subtracts 0 and divides by 1 whatever mean and variance the checkpoint stores. Networks
     built from the ImageNet EfficientNet (how RT-1 is trained) do use the stored ImageNet statistics.
