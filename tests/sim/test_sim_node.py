@@ -81,11 +81,12 @@ def test_follows_an_arm_trajectory_like_joint_trajectory_controller(node):
     publisher.publish(JointTrajectory(joint_names=list(ARM_JOINTS), points=[point]))
     wait_for(lambda: joints and stamps(joints)[-1] - stamps(joints)[0] > 2.0, 30, "2 s of sim time")
     arm = [JOINT_NAMES.index(name) for name in ARM_JOINTS]
-    positions = np.array([np.asarray(m.position)[arm] for m in joints])
+    received = list(joints)  # the subscription keeps appending: positions and stamps from one snapshot
+    positions = np.array([np.asarray(m.position)[arm] for m in received])
     moving = np.abs(np.diff(positions, axis=0)).max(axis=1) > 1e-4
-    start = stamps(joints)[1:][moving][0]
+    start = stamps(received)[1:][moving][0]
     # Halfway through, the arm is halfway (linear interpolation of a positions-only trajectory) ...
-    halfway = positions[np.searchsorted(stamps(joints), start + 0.5)]
+    halfway = positions[np.searchsorted(stamps(received), start + 0.5)]
     np.testing.assert_allclose(halfway, (np.asarray(HOME_ARM_JOINTS) + goal) / 2, atol=0.04)
     # ... and it ends on the goal.
     np.testing.assert_allclose(positions[-1], goal, atol=0.005)
