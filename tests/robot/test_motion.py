@@ -213,6 +213,17 @@ def test_watchdog_stops_within_one_stream_period(drive):
     assert stops[0].arm.duration_s == STREAM_S, "the arm is told to hold where it is"
 
 
+def test_a_stop_with_stale_joint_states_holds_the_arm_where_its_last_step_started(drive):
+    d = drive()
+    step = d.act(Action(world_vector=np.array([0.3, -0.2, 0.1], np.float32), mode=Mode.ARM))
+    assert step.arm is not None and not np.allclose(step.arm.positions, Q0)
+    d.now_ns += NS  # the joint states stop arriving
+    assert d.controller.arm_positions(d.now_ns) is None
+    stop = d.controller.stop("shutting down", d.now_ns)
+    np.testing.assert_allclose(stop.arm.positions, Q0)
+    assert d.controller.stop("shutting down", d.now_ns).arm is None, "after the hold nothing is left to hold"
+
+
 def test_estop_stops_at_once_and_latches_until_released(drive):
     d = drive()
     d.act(base_action(1.0))

@@ -77,6 +77,7 @@ class _Motion:
     servo_until_ns: int = 0
     servo_step: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.zeros(3), np.zeros(3)))
     arm_command_ns: int = 0
+    arm_from: np.ndarray | None = None  # the measured positions the last arm command started from
     last_action_ns: int | None = None
     timed_out: bool = False
 
@@ -258,6 +259,7 @@ class MotionController:
                 f"IK target out of reach (pose error {result.error:.3f}): moving towards the nearest reachable pose"
             )
         commands.arm = self._arm_step(q, result.q, now_ns)
+        self._m.arm_from = q
 
     def _arm_step(self, q: np.ndarray, q_target: np.ndarray, now_ns: int) -> ArmCommand:
         """The move `q -> q_target`, shortened until every limit holds on the command itself, over one period.
@@ -332,8 +334,11 @@ class MotionController:
         return Commands()
 
     def stop(self, reason: str, now_ns: int) -> Commands:
-        """Zero twist now (no acceleration limit) and the arm held where it is; the watchdog's state is kept."""
-        last_action_ns, timed_out = self._m.last_action_ns, self._m.timed_out
+        """Zero twist now (no acceleration limit) and the arm held where it is; the watchdog's state is kept.
+
+        With stale joint states the arm is held where its last command started: no arm command goes out without
+        fresh ones, so the arm is within that one bounded step of there, and its last step must not run on."""
+        last_action_ns, timed_out, arm_from = self._m.last_action_ns, self._m.timed_out, self._m.arm_from
         self.reset()
         self._m.last_action_ns, self._m.timed_out = last_action_ns, timed_out
         commands = Commands(twist=np.zeros(3), stopped=reason)
@@ -341,6 +346,8 @@ class MotionController:
             commands.servo = np.zeros(6)
             return commands
         q = self.arm_positions(now_ns)
+        if q is None:
+            q = arm_from
         if q is not None:
             commands.arm = ArmCommand(q, self.stream_period_s)
         return commands
