@@ -1,4 +1,4 @@
-"""Declares ROS parameters with descriptors (description, range, read-only) in one line each."""
+"""Declares ROS parameters with descriptors (description, range, read-only): one at a time or a node's table."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
+
+from rt_policy_node.parameters import Parameter
 
 
 def declare(
@@ -28,3 +30,11 @@ def declare(
         else:
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high))]
     return node.declare_parameter(name, default, descriptor).value
+
+
+def declare_all(node: Node, parameters: tuple[Parameter, ...]) -> dict[str, Any]:
+    """Declares every parameter of a node's table; returns name -> value (the default or the override)."""
+    return {
+        p.name: declare(node, p.name, p.default, p.description, low=p.low, high=p.high, read_only=p.read_only)
+        for p in parameters
+    }
