@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from rt_policy_node.cli import rt2_init
+from rt_policy_node.data.vl_jsonl import VLExample
 from rt_policy_node.policies.policy import Action, Mode, load_policy
-from rt_policy_node.policies.rt2 import cli
 from rt_policy_node.policies.rt2.backbones import save_backbone
 from rt_policy_node.policies.rt2.modeling import RT2Model
 from rt_policy_node.policies.rt2.policy import RT2Policy
 from rt_policy_node.policies.rt2.presets import build_backbone, default_corpus, train_tokenizer
-from rt_policy_node.policies.rt2.processing import IGNORE, RobotExample, VLExample
+from rt_policy_node.policies.rt2.processing import IGNORE, RobotExample
 
 FAMILIES = ["paligemma", "idefics3", "qwen2_vl"]
 RNG = np.random.default_rng(0)
@@ -135,14 +136,14 @@ def test_loading_checks_the_checkpoint(tmp_path):
 
 
 def test_rt2_init_from_a_preset_and_from_a_local_backbone(tmp_path, capsys):
-    assert cli.main([str(tmp_path / "preset"), "--preset", "tiny", "--family", "paligemma", "--plan"]) == 0
+    assert rt2_init.main([str(tmp_path / "preset"), "--preset", "tiny", "--family", "paligemma", "--plan"]) == 0
     assert "codec integers" in capsys.readouterr().out
     policy = load_policy(tmp_path / "preset")
     assert policy.model.config.plan and policy.model.vlm.config.model_type == "paligemma"
     # A pretrained model whose tokenizer cuts numbers into digits (as SmolLM2's does) gets the other codec.
     tokenizer = train_tokenizer(default_corpus(), "idefics3", 1024, split_digits=True)
     save_backbone(*build_backbone("idefics3", "tiny", tokenizer=tokenizer), tmp_path / "smolvlm")
-    assert cli.main([str(tmp_path / "vla"), "--backbone", str(tmp_path / "smolvlm")]) == 0
+    assert rt2_init.main([str(tmp_path / "vla"), "--backbone", str(tmp_path / "smolvlm")]) == 0
     assert "codec least_frequent" in capsys.readouterr().out
     policy = load_policy(tmp_path / "vla")
     policy.reset("pick up the red cube")

@@ -8,14 +8,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 import torch
+from rt2_training import train_steps
 
+from rt_policy_node.data.vl_jsonl import VLExample
 from rt_policy_node.policies.rt2.codec import ActionTextCodec
 from rt_policy_node.policies.rt2.constrained import ActionConstraint
 from rt_policy_node.policies.rt2.modeling import RT2Model
 from rt_policy_node.policies.rt2.presets import build_backbone, default_corpus, train_tokenizer
-from rt_policy_node.policies.rt2.processing import RobotExample, VLExample
+from rt_policy_node.policies.rt2.processing import RobotExample
 from rt_policy_node.policies.rt2.prompts import action_prompt
-from rt_policy_node.policies.rt2.train import train_steps
 
 VOCAB = 1000
 EOS = 2

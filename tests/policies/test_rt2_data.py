@@ -11,10 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rt_policy_node.policies.rt2.mixture import MixtureBatchSampler
-from rt_policy_node.policies.rt2.processing import VLExample
-from rt_policy_node.policies.rt2.scene_qa import Scene, SceneObject, scene_examples, scene_qa
-from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset, write_vl_jsonl
+from rt_policy_node.data.cofinetuning import CoFineTuningBatchSampler
+from rt_policy_node.data.scene_qa import Scene, SceneObject, scene_examples, scene_qa
+from rt_policy_node.data.vl_jsonl import VLExample, VLJsonlDataset, write_vl_jsonl
 
 
 @settings(max_examples=60, deadline=None)
@@ -28,7 +27,7 @@ from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset, write_vl_jsonl
 def test_every_batch_has_the_robot_share_and_an_epoch_covers_all_robot_steps(
     num_robot, num_vl, batch_size, fraction, seed
 ):
-    sampler = MixtureBatchSampler(num_robot, num_vl, batch_size, fraction, seed=seed)
+    sampler = CoFineTuningBatchSampler(num_robot, num_vl, batch_size, fraction, seed=seed)
     batches = list(sampler)
     assert len(batches) == len(sampler)
     robot_seen = Counter()
@@ -43,7 +42,7 @@ def test_every_batch_has_the_robot_share_and_an_epoch_covers_all_robot_steps(
 
 def test_the_order_depends_only_on_seed_and_epoch():
     def epoch(seed, number):
-        sampler = MixtureBatchSampler(40, 30, 6, 0.5, seed=seed)
+        sampler = CoFineTuningBatchSampler(40, 30, 6, 0.5, seed=seed)
         sampler.set_epoch(number)
         return list(sampler)
 
@@ -53,15 +52,15 @@ def test_the_order_depends_only_on_seed_and_epoch():
 
 
 def test_ranks_of_a_distributed_run_split_the_batches():
-    whole = list(MixtureBatchSampler(50, 20, 4, 0.5, seed=3, world_size=1))
-    ranks = [list(MixtureBatchSampler(50, 20, 4, 0.5, seed=3, rank=r, world_size=3)) for r in range(3)]
+    whole = list(CoFineTuningBatchSampler(50, 20, 4, 0.5, seed=3, world_size=1))
+    ranks = [list(CoFineTuningBatchSampler(50, 20, 4, 0.5, seed=3, rank=r, world_size=3)) for r in range(3)]
     assert len({len(r) for r in ranks}) == 1
     interleaved = [batch for group in zip(*ranks, strict=True) for batch in group]
     assert interleaved[: len(whole)] == whole
 
 
 def test_a_resumed_epoch_continues_where_it_stopped():
-    sampler = MixtureBatchSampler(30, 30, 4, 0.5, seed=2, rank=1, world_size=2)
+    sampler = CoFineTuningBatchSampler(30, 30, 4, 0.5, seed=2, rank=1, world_size=2)
     sampler.set_epoch(3)
     full = list(sampler)
     assert sampler.num_samples == len(full) * 4
@@ -72,24 +71,24 @@ def test_a_resumed_epoch_continues_where_it_stopped():
 
 
 def test_rt2_mixtures_of_the_paper():
-    assert MixtureBatchSampler(10, 10, 8, 0.5).robot_per_batch == 4
-    assert MixtureBatchSampler(10, 10, 6, 0.66).robot_per_batch == 4
+    assert CoFineTuningBatchSampler(10, 10, 8, 0.5).robot_per_batch == 4
+    assert CoFineTuningBatchSampler(10, 10, 6, 0.66).robot_per_batch == 4
     with pytest.raises(ValueError, match="none"):
-        MixtureBatchSampler(10, 0, 8, 0.5)
+        CoFineTuningBatchSampler(10, 0, 8, 0.5)
     with pytest.raises(ValueError, match="robot_fraction"):
-        MixtureBatchSampler(10, 10, 8, 1.5)
-    assert next(iter(MixtureBatchSampler(3, 0, 2, 1.0, seed=1)))[0] in range(3)
+        CoFineTuningBatchSampler(10, 10, 8, 1.5)
+    assert next(iter(CoFineTuningBatchSampler(3, 0, 2, 1.0, seed=1)))[0] in range(3)
 
 
 def test_a_robot_fraction_of_zero_visits_every_vision_language_example_per_epoch():
-    sampler = MixtureBatchSampler(0, 10, 4, 0.0, seed=5)
+    sampler = CoFineTuningBatchSampler(0, 10, 4, 0.0, seed=5)
     batches = list(sampler)
     assert len(batches) == 3 and sampler.num_samples == 12
     assert all(len(b) == 4 and all(i >= 0 for i in b) for b in batches)
     assert set(i for b in batches for i in b) == set(range(10))
-    assert all(i >= 7 for b in MixtureBatchSampler(7, 10, 4, 0.0) for i in b)  # robot steps present, never drawn
+    assert all(i >= 7 for b in CoFineTuningBatchSampler(7, 10, 4, 0.0) for i in b)  # robot steps present, never drawn
     with pytest.raises(ValueError, match="needs robot examples"):
-        MixtureBatchSampler(0, 10, 4, 0.5)
+        CoFineTuningBatchSampler(0, 10, 4, 0.5)
 
 
 def test_jsonl_round_trip(tmp_path):

@@ -7,20 +7,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
+from rt2_training import train_steps
 from torch.utils.data import ConcatDataset, DataLoader
 
+from rt_policy_node.data.cofinetuning import CoFineTuningBatchSampler
 from rt_policy_node.data.dataset import DatasetIndex, EpisodeEntry, StoredDataset
+from rt_policy_node.data.scene_qa import Scene, SceneObject, scene_qa
+from rt_policy_node.data.vl_jsonl import VLJsonlDataset, write_vl_jsonl
 from rt_policy_node.policies.action_tokenizer import RT1_ACTION_SPEC, spec_to_json
 from rt_policy_node.policies.policy import load_policy
-from rt_policy_node.policies.rt2.mixture import MixtureBatchSampler
 from rt_policy_node.policies.rt2.modeling import RT2Model
 from rt_policy_node.policies.rt2.policy import RT2Policy
 from rt_policy_node.policies.rt2.presets import build_backbone
-from rt_policy_node.policies.rt2.processing import RobotExample
-from rt_policy_node.policies.rt2.robot_data import RobotSteps
-from rt_policy_node.policies.rt2.scene_qa import Scene, SceneObject, scene_qa
-from rt_policy_node.policies.rt2.train import train_steps
-from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset, write_vl_jsonl
+from rt_policy_node.policies.rt2.processing import RobotExample, RobotSteps
 
 RNG = np.random.default_rng(0)
 
@@ -71,7 +70,7 @@ def test_a_few_mixture_steps_on_stored_robot_data_and_jsonl_lower_the_loss(tmp_p
     robot = RobotSteps(stored_dataset(tmp_path / "data"))
     scene = Scene((SceneObject("cube", "red", (0.6, 0.1, 0.52)),), gripper_position=(0.5, 0.0, 0.7), table_height=0.5)
     vl = VLJsonlDataset(write_vl_jsonl(tmp_path / "vl" / "vl.jsonl", [(frame(), scene_qa(scene))]))
-    sampler = MixtureBatchSampler(len(robot), len(vl), batch_size=4, robot_fraction=0.5, seed=0)
+    sampler = CoFineTuningBatchSampler(len(robot), len(vl), batch_size=4, robot_fraction=0.5, seed=0)
     loader = DataLoader(ConcatDataset([robot, vl]), batch_sampler=sampler, collate_fn=model.collator())
 
     def batches():

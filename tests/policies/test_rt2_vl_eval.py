@@ -6,12 +6,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
+from rt2_training import train_steps
 
+from rt_policy_node.cli.rt2_vl_eval import main, normalise, vl_accuracy
+from rt_policy_node.data.vl_jsonl import VLJsonlDataset, write_vl_jsonl
 from rt_policy_node.policies.rt2.modeling import RT2Model
 from rt_policy_node.policies.rt2.presets import build_backbone
-from rt_policy_node.policies.rt2.train import train_steps
-from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset, write_vl_jsonl
-from rt_policy_node.policies.rt2.vl_eval import main, normalise, vl_accuracy
 
 RED, BLUE = (220, 40, 40), (40, 70, 220)
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset
+from rt_policy_node.data.vl_jsonl import VLJsonlDataset
 from rt_sim.geometry import world_to_base
 from rt_sim.scene import COLOURS, CUBE_SIZE, TABLE_HEIGHT
 from rt_sim.tasks.pick_cube import cube_lifted

@@ -13,12 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from rt_policy_node.cli.rt2_init import main as rt2_init
 from rt_policy_node.data.synthetic import COLOURS
+from rt_policy_node.data.vl_jsonl import write_vl_jsonl
 from rt_policy_node.policies.policy import load_policy
-from rt_policy_node.policies.rt2.cli import main as rt2_init
 from rt_policy_node.policies.rt2.config import BACKBONE_DIR
 from rt_policy_node.policies.rt2.policy import RT2Policy
-from rt_policy_node.policies.rt2.vl_data import write_vl_jsonl
 from rt_policy_node.train.checkpoint import latest_checkpoint, step_dir
 from rt_policy_node.train.train import main as rt_train
 from rt_policy_node.train.training_log import read_log

@@ -11,7 +11,7 @@ objects are in view; `scene_qa` asks its questions about those, in base_link, so
 the image and for the state: how many cubes are on the table, which is nearest the gripper, left or right of
 it, what the gripper holds, what is on the table.
 
-Writes the JSONL + PNG format of `rt_policy_node.policies.rt2.vl_data` (<out>/vl.jsonl, <out>/images/) and
+Writes the JSONL + PNG format of `rt_policy_node.data.vl_jsonl` (<out>/vl.jsonl, <out>/images/) and
 <out>/states.jsonl, whose line i describes the i-th image: its episode, the objects in view and the
 privileged state (`Simulation.observe()`). ROS-free: the simulation is posed directly, never stepped.
 """
@@ -34,8 +34,8 @@ import pinocchio as pin
 from ament_index_python.packages import get_package_share_directory
 from tqdm import tqdm
 
-from rt_policy_node.policies.rt2.scene_qa import Scene, SceneObject, scene_qa
-from rt_policy_node.policies.rt2.vl_data import write_vl_jsonl
+from rt_policy_node.data.scene_qa import Scene, SceneObject, scene_qa
+from rt_policy_node.data.vl_jsonl import write_vl_jsonl
 from rt_policy_node.robot.kinematics import ArmKinematics
 from rt_policy_node.robot.profile import IKSettings, load_profile
 from rt_sim.expert import TOP_DOWN

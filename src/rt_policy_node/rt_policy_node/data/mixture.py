@@ -197,7 +197,8 @@ def _stream(seed: list[int], size: int, count: int) -> np.ndarray:
 
 class WeightedBatchSampler:
     """A `batch_sampler` over a `MixtureDataset` (indices into the concatenation) with every batch split between
-    the sources by weight; `set_epoch(epoch, skip=samples)` and `num_samples` as the training loop expects."""
+    the sources by weight; `set_epoch(epoch, skip=samples)` and `num_samples` as the training loop expects. A source
+    of weight 0 is never drawn and may be empty (`data.cofinetuning` with a robot fraction of 0 or 1)."""
 
     def __init__(
         self,
@@ -215,8 +216,8 @@ class WeightedBatchSampler:
             raise ValueError(f"rank {rank} is not in a world of {world_size}")
         if len(lengths) != len(weights) or not lengths:
             raise ValueError(f"{len(lengths)} dataset lengths but {len(weights)} weights")
-        if any(n < 1 for n in lengths):
-            raise ValueError(f"every dataset of a mixture needs samples, got lengths {list(lengths)}")
+        if any(n < 1 and w > 0 for n, w in zip(lengths, weights, strict=True)):
+            raise ValueError(f"every weighted dataset of a mixture needs samples, got lengths {list(lengths)}")
         self.lengths = [int(n) for n in lengths]
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
         self.batch_size = batch_size

@@ -24,7 +24,7 @@ class TrainConfig:
     model_config: str | None = None
     # A policy checkpoint to start from instead of a new model (RT-2: a directory written by rt2-init).
     init: str | None = None
-    # Vision-language JSONL files (rt_policy_node.policies.rt2.vl_data) mixed into RT-2 training.
+    # Vision-language JSONL files (rt_policy_node.data.vl_jsonl) mixed into RT-2 training.
     vl_data: list[str] = field(default_factory=list)
     # RT-2's share of robot examples in every batch, the rest vision-language (the paper: 0.5 or 0.66);
     # 1 trains on robot data alone, 0 on vision-language data alone.

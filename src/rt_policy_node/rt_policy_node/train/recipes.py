@@ -174,8 +174,8 @@ def _rt2_load(path: Path) -> nn.Module:
 
 def _rt2_dataset(config: TrainConfig, model: nn.Module) -> ConcatDataset:
     """Robot steps first, then the vision-language pairs of every --vl-data file."""
-    from rt_policy_node.policies.rt2.robot_data import RobotSteps
-    from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset
+    from rt_policy_node.data.vl_jsonl import VLJsonlDataset
+    from rt_policy_node.policies.rt2.processing import RobotSteps
 
     if config.paraphrases:
         raise ValueError("--paraphrases augments RT-1's instruction embeddings; RT-2 reads the instruction's text")
@@ -200,10 +200,10 @@ def _rt2_dataset(config: TrainConfig, model: nn.Module) -> ConcatDataset:
 
 def _rt2_batch_sampler(config: TrainConfig, dataset: ConcatDataset, rank: int, world_size: int) -> Iterable[list[int]]:
     """Co-fine-tuning: every batch holds `config.robot_fraction` robot steps (dataset 0), the rest vision-language."""
-    from rt_policy_node.policies.rt2.mixture import MixtureBatchSampler
+    from rt_policy_node.data.cofinetuning import CoFineTuningBatchSampler
 
     num_robot = len(dataset.datasets[0])
-    return MixtureBatchSampler(
+    return CoFineTuningBatchSampler(
         num_robot, len(dataset) - num_robot, config.batch_size, config.robot_fraction, config.seed, rank, world_size
     )
 

@@ -7,13 +7,11 @@ backbones.py    how PaliGemma, Idefics3/SmolVLM and Qwen2-VL are fed; loading fr
 presets.py      backbones built from config with an in-process BPE tokenizer (tests, CPU, benchmarks)
 config.py       RT2Config: the checkpoint's config.json
 modeling.py     RT2Model: loss on a collated batch, constrained answers, save/load
-processing.py   robot and vision-language examples, and their collate
-robot_data.py   steps of an `rt-dataset` build as robot examples
-vl_data.py      the JSONL + PNG format for vision-language pairs
-scene_qa.py     question/answer pairs from simulation state
-mixture.py      batches with a fixed robot share (co-fine-tuning)
-train.py        a small standalone training loop (rt-train --policy rt2 is the full one)
+processing.py   robot examples (steps of an `rt-dataset` build) and vision-language ones, and their collate
 policy.py       RT2Policy: the `Policy` interface
-cli.py          rt2-init: an untrained checkpoint to start from
-vl_eval.py      rt2-vl-eval: exact-match accuracy of a checkpoint's answers to vision-language questions
+
+The policy only, as in LeRobot's split. Its data lives in `rt_policy_node.data` (vl_jsonl.py: VLExample and the
+JSONL + PNG format; scene_qa.py: question/answer pairs from simulation state; cofinetuning.py: batches with a
+fixed robot share), its training in `rt-train --policy rt2` (train/recipes.py), and its command-line tools in
+`rt_policy_node.cli` (rt2_init.py: rt2-init; rt2_vl_eval.py: rt2-vl-eval).
 """

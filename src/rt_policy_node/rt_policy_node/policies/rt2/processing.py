@@ -1,18 +1,26 @@
-"""Training examples and the collate that turns them into one batch for the backbone.
+"""Training examples, the robot ones read from an `rt-dataset` build, and the collate that turns them into one
+batch for the backbone.
 
 A robot example's answer is its action as codec ids (after a plan in chain-of-thought mode); a
-vision-language example's answer is free text. Answers are appended to the prompt as ids, followed by
-end-of-sequence; the loss sees only answer tokens (labels are -100 on the prompt and on padding).
+vision-language example's (`data.vl_jsonl.VLExample`) answer is free text. Answers are appended to the prompt
+as ids, followed by end-of-sequence; the loss sees only answer tokens (labels are -100 on the prompt and on
+padding). `RobotSteps` serves the steps of a stored dataset as robot examples: one frame, its episode's
+instruction and the recorded action's 11 tokens (RT-2 looks at one frame per step, so there are no windows).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
+from rt_policy_node.data.dataset import StoredDataset
+from rt_policy_node.data.vl_jsonl import VLExample
 from rt_policy_node.policies.rt2.backbones import BackboneIO
 from rt_policy_node.policies.rt2.codec import ActionTextCodec
 from rt_policy_node.policies.rt2.prompts import ACTION_MARKER, action_prompt, plan_text, question_prompt
@@ -30,13 +38,29 @@ class RobotExample:
     plan: str | None = None
 
 
-@dataclass
-class VLExample:
-    """One vision-language pair: an image, a question about it and its short answer."""
+class RobotSteps(Dataset):
+    """Item i = step i of the stored dataset as a `RobotExample`."""
 
-    image: np.ndarray
-    question: str
-    answer: str
+    def __init__(self, data: StoredDataset | str | Path, action_spec: list[dict[str, Any]] | None = None) -> None:
+        self.data = data if isinstance(data, StoredDataset) else StoredDataset(data)
+        index = self.data.index
+        if action_spec is not None and index.action_spec != action_spec:
+            raise ValueError(f"{self.data.directory}: the dataset's action spec differs from the model's")
+        self.instruction_id = np.full(len(self.data), -1, np.int64)
+        for episode in index.episodes:
+            self.instruction_id[episode.start : episode.start + episode.length] = episode.instruction_id
+        if (self.instruction_id < 0).any():
+            raise ValueError(f"{self.data.directory}: steps outside every episode")
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> RobotExample:
+        return RobotExample(
+            image=np.array(self.data.frames[index]),
+            instruction=self.data.index.instructions[self.instruction_id[index]],
+            tokens=np.asarray(self.data.tokens[index], np.int64),
+        )
 
 
 class RT2Collator:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rt_policy_node.policies.rt2.processing import VLExample
+from rt_policy_node.data.vl_jsonl import VLExample
 
 # How far (metres) an object's bottom may be from the table top and still rest on it.
 RESTING_TOLERANCE = 0.01

@@ -1,4 +1,5 @@
-"""Vision-language data on disk: a JSONL file of question/answer pairs about PNG images beside it.
+"""Vision-language examples (`VLExample`: an image, a question about it, its short answer) and their format on
+disk: a JSONL file of question/answer pairs about PNG images beside it.
 
     my_vl_data/
       vl.jsonl              one JSON object per line:
@@ -16,15 +17,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from rt_policy_node.policies.rt2.processing import VLExample
-
 FIELDS = ("image", "question", "answer")
+
+
+@dataclass
+class VLExample:
+    """One vision-language pair: an image, a question about it and its short answer."""
+
+    image: np.ndarray
+    question: str
+    answer: str
 
 
 class VLJsonlDataset(Dataset):

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from rt_policy_node.data.vl_jsonl import VLJsonlDataset
 from rt_policy_node.policies.rt2.modeling import RT2Model
 from rt_policy_node.policies.rt2.prompts import question_prompt
-from rt_policy_node.policies.rt2.vl_data import VLJsonlDataset
 
 # Longer than any scene_qa answer ("a blue cube, a green cube, a red cube and a yellow cube") in a small vocabulary.
 MAX_ANSWER_TOKENS = 32

@@ -1,4 +1,5 @@
-"""A small standalone training loop for RT-2 (tests, quick experiments); `rt-train` has the full one."""
+"""A small training loop for the RT-2 tests (`from rt2_training import train_steps`); `rt-train` is the
+project's one training loop."""
 
 from __future__ import annotations
 
