@@ -18,12 +18,26 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
+from rt_policy_node.parameters import Parameter
 from rt_policy_node.ros.node_main import run_node
-from rt_policy_node.ros.params import declare
+from rt_policy_node.ros.params import declare_all
 from rt_policy_node.ros.qos import RELIABLE
 
 JOINT_STATES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 WARN_THROTTLE_S = 5.0
+
+PARAMETERS = (
+    Parameter(
+        "base_joints",
+        ["base_x_joint", "base_y_joint", "base_yaw_joint"],
+        "The planar base joints: x and y (prismatic, in odom) and yaw (continuous)",
+        read_only=True,
+    ),
+    Parameter("odom_frame", "odom", "header.frame_id of odom", read_only=True),
+    Parameter("base_frame", "base_link", "child_frame_id of odom", read_only=True),
+    Parameter("rate_hz", 50.0, "Base commands per second", low=1.0, high=1000.0, read_only=True),
+    Parameter("cmd_vel_timeout_s", 0.5, "No cmd_vel for this long stops the base", low=0.01, high=10.0),
+)
 
 
 def rotate(x: float, y: float, yaw: float) -> tuple[float, float]:
@@ -37,22 +51,12 @@ class BaseRelay(Node):
 
     def __init__(self) -> None:
         super().__init__("rt_gz_base_relay")
-        self.joints = declare(
-            self,
-            "base_joints",
-            ["base_x_joint", "base_y_joint", "base_yaw_joint"],
-            "The planar base joints: x and y (prismatic, in odom) and yaw (continuous)",
-            read_only=True,
-        )
+        p = declare_all(self, PARAMETERS)
+        self.joints = p["base_joints"]
         if len(self.joints) != 3:
             raise ValueError(f"parameter 'base_joints' needs 3 names (x, y, yaw), got {self.joints}")
-        self.odom_frame = declare(self, "odom_frame", "odom", "header.frame_id of odom", read_only=True)
-        self.base_frame = declare(self, "base_frame", "base_link", "child_frame_id of odom", read_only=True)
-        rate = declare(self, "rate_hz", 50.0, "Base commands per second", low=1.0, high=1000.0, read_only=True)
-        self.timeout_ns = int(
-            declare(self, "cmd_vel_timeout_s", 0.5, "No cmd_vel for this long stops the base", low=0.01, high=10.0)
-            * 1e9
-        )
+        self.odom_frame, self.base_frame = p["odom_frame"], p["base_frame"]
+        self.timeout_ns = int(p["cmd_vel_timeout_s"] * 1e9)
         self._twist: Twist | None = None
         self._twist_ns = 0
         self._yaw: float | None = None
@@ -60,7 +64,7 @@ class BaseRelay(Node):
         self.odom_pub = self.create_publisher(Odometry, "odom", 10)
         self.create_subscription(Twist, "cmd_vel", self.on_cmd_vel, RELIABLE)
         self.create_subscription(JointState, "joint_states", self.on_joint_states, JOINT_STATES_QOS)
-        self.create_timer(1.0 / rate, self.on_tick)
+        self.create_timer(1.0 / p["rate_hz"], self.on_tick)
 
     def on_cmd_vel(self, msg: Twist) -> None:
         if not all(math.isfinite(v) for v in (msg.linear.x, msg.linear.y, msg.angular.z)):

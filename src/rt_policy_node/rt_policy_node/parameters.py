@@ -55,12 +55,17 @@ def _cell(value: Any) -> str:
     return f"`{value}`"
 
 
+def _bound(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def markdown_table(parameters: Iterable[Parameter]) -> str:
     """The parameters as a Markdown table: name, type, default, range, description (read-only ones marked)."""
     rows = ["| parameter | type | default | range | description |", "|---|---|---|---|---|"]
     for p in parameters:
-        bounds = f"{p.low} .. {p.high}" if p.low is not None else ""
-        note = " Read-only." if p.read_only else ""
+        bounds = f"{_bound(p.low)} .. {_bound(p.high)}" if p.low is not None else ""
         description = p.description.replace("|", "\\|")
-        rows.append(f"| `{p.name}` | {p.type_name} | {_cell(p.default)} | {bounds} | {description}{note} |")
+        if p.read_only:
+            description += " Read-only." if description.endswith(".") else ". Read-only."
+        rows.append(f"| `{p.name}` | {p.type_name} | {_cell(p.default)} | {bounds} | {description} |")
     return "\n".join(rows) + "\n"

@@ -26,12 +26,13 @@ from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from rt_msgs.msg import RTAction
+from rt_policy_node.parameters import Parameter
 from rt_policy_node.robot.kinematics import ArmKinematics
 from rt_policy_node.robot.motion import Commands, MotionController, Timing
 from rt_policy_node.robot.profile import RobotProfile, load_profile
 from rt_policy_node.ros.conversions import msg_to_action, seconds_to_stamp
 from rt_policy_node.ros.node_main import run_node
-from rt_policy_node.ros.params import declare
+from rt_policy_node.ros.params import declare_all
 from rt_policy_node.ros.qos import RELIABLE
 
 WARN_THROTTLE_S = 5.0
@@ -42,6 +43,36 @@ STOP_DELIVERY_TIMEOUT_S = 2.0
 ARM_MODES = ("trajectory", "servo")
 # Joint states from any robot driver: best effort matches both reliable and best-effort publishers.
 JOINT_STATES_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+PARAMETERS = (
+    Parameter(
+        "profile",
+        "package://rt_description/profiles/sim.yaml",
+        "Robot profile YAML (path or package:// URI): joints, topics, scales, limits",
+        read_only=True,
+    ),
+    Parameter(
+        "arm_mode",
+        "trajectory",
+        "trajectory: IK -> JointTrajectory; servo: end-effector TwistStamped for MoveIt Servo",
+        read_only=True,
+    ),
+    Parameter("twist_stamped", False, "Publish cmd_vel as TwistStamped (Jazzy+ controllers)", read_only=True),
+    Parameter(
+        "stream_rate_hz", 20.0, "Rate base (and servo) velocities are streamed at", low=1.0, high=1000.0, read_only=True
+    ),
+    Parameter("action_timeout_s", 1.0, "No RTAction for this long -> zero twist, arm holds", low=0.01, high=60.0),
+    Parameter("joint_state_timeout_s", 0.5, "Older joint_states cannot seed IK", low=0.01, high=60.0),
+    Parameter(
+        "max_action_age_s",
+        1.0,
+        "RTActions stamped longer ago than this, or this far ahead, are rejected; 0: no check (unstamped ones"
+        " never are)",
+        low=0.0,
+        high=3600.0,
+    ),
+    Parameter("autostart", False, "Configure and activate at start-up", read_only=True),
+)
 
 
 def resolve_package_uri(uri: str) -> str:
@@ -63,44 +94,7 @@ class ActionExecutor(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("rt_action_executor")
         self._active = False  # first: destroy_node reads it, even on a node whose construction failed
-        declare(
-            self,
-            "profile",
-            "package://rt_description/profiles/sim.yaml",
-            "Robot profile YAML (path or package:// URI): joints, topics, scales, limits",
-            read_only=True,
-        )
-        declare(
-            self,
-            "arm_mode",
-            "trajectory",
-            "trajectory: IK -> JointTrajectory; servo: end-effector TwistStamped for MoveIt Servo",
-            read_only=True,
-        )
-        declare(self, "twist_stamped", False, "Publish cmd_vel as TwistStamped (Jazzy+ controllers)", read_only=True)
-        declare(
-            self,
-            "stream_rate_hz",
-            20.0,
-            "Rate base (and servo) velocities are streamed at",
-            low=1.0,
-            high=1000.0,
-            read_only=True,
-        )
-        declare(
-            self, "action_timeout_s", 1.0, "No RTAction for this long -> zero twist, arm holds", low=0.01, high=60.0
-        )
-        declare(self, "joint_state_timeout_s", 0.5, "Older joint_states cannot seed IK", low=0.01, high=60.0)
-        declare(
-            self,
-            "max_action_age_s",
-            1.0,
-            "RTActions stamped longer ago than this, or this far ahead, are rejected; 0: no check (unstamped ones"
-            " never are)",
-            low=0.0,
-            high=3600.0,
-        )
-        self._autostart = declare(self, "autostart", False, "Configure and activate at start-up", read_only=True)
+        self._autostart = declare_all(self, PARAMETERS)["autostart"]
         self._configure_error = ""
         self.profile: RobotProfile | None = None
         self.motion: MotionController | None = None

@@ -26,11 +26,12 @@ from rt_policy_node.images import (
     image_to_rgb,
 )
 from rt_policy_node.instructions import validate_instruction
+from rt_policy_node.parameters import Parameter
 from rt_policy_node.policies.policy import Mode, action_is_finite, load_policy
 from rt_policy_node.process_settings import configure_cpu_inference
 from rt_policy_node.ros.conversions import action_to_msg, stamp_to_seconds
 from rt_policy_node.ros.node_main import run_node
-from rt_policy_node.ros.params import declare
+from rt_policy_node.ros.params import declare_all
 from rt_policy_node.ros.qos import LATCHED, RELIABLE, SENSOR_DATA
 
 WARN_THROTTLE_S = 5.0
@@ -38,6 +39,37 @@ WARN_THROTTLE_S = 5.0
 # pixels a side, so more pixels would only cost decoding time and memory (a 47 KB PNG can hold 16 megapixels).
 DEFAULT_MAX_IMAGE_PIXELS = 1920 * 1200
 RATE_WINDOW_S = 3.0
+
+PARAMETERS = (
+    Parameter("policy_path", "", "Checkpoint directory (config.json [+ weights]) to load", read_only=True),
+    Parameter("device", "cpu", "Torch device the policy runs on, e.g. cpu or cuda:0", read_only=True),
+    Parameter("control_rate_hz", 3.0, "Control ticks per second", low=0.1, high=100.0, read_only=True),
+    Parameter("max_image_age_s", 0.5, "No new camera frame for this long stops the actions", low=0.01, high=60.0),
+    Parameter(
+        "use_compressed_image",
+        False,
+        "Read camera/image_raw/compressed (JPEG/PNG) instead of camera/image_raw",
+        read_only=True,
+    ),
+    Parameter(
+        "max_instruction_length",
+        1000,
+        "Longer instructions are rejected (characters)",
+        low=1,
+        high=100_000,
+        read_only=True,
+    ),
+    Parameter(
+        "max_image_pixels",
+        DEFAULT_MAX_IMAGE_PIXELS,
+        "Larger camera frames are dropped before they are decoded (raw: from their fields; JPEG/PNG: their header)",
+        low=1,
+        high=2**31 - 1,
+        read_only=True,
+    ),
+    Parameter("frame_id", "base_link", "header.frame_id of published actions", read_only=True),
+    Parameter("instruction", "", "Instruction to start with; empty waits for rt/instruction", read_only=True),
+)
 
 
 @dataclass(frozen=True)
@@ -55,43 +87,11 @@ class PolicyNode(Node):
         super().__init__("rt_policy")
         # First: destroy_node shuts it down, even on a node whose construction failed below.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rt_policy_inference")
-        policy_path = declare(
-            self, "policy_path", "", "Checkpoint directory (config.json [+ weights]) to load", read_only=True
-        )
-        device = declare(self, "device", "cpu", "Torch device the policy runs on, e.g. cpu or cuda:0", read_only=True)
-        rate = declare(self, "control_rate_hz", 3.0, "Control ticks per second", low=0.1, high=100.0, read_only=True)
-        declare(
-            self, "max_image_age_s", 0.5, "No new camera frame for this long stops the actions", low=0.01, high=60.0
-        )
-        compressed = declare(
-            self,
-            "use_compressed_image",
-            False,
-            "Read camera/image_raw/compressed (JPEG/PNG) instead of camera/image_raw",
-            read_only=True,
-        )
-        self.max_instruction_length = declare(
-            self,
-            "max_instruction_length",
-            1000,
-            "Longer instructions are rejected (characters)",
-            low=1,
-            high=100_000,
-            read_only=True,
-        )
-        self.max_image_pixels = declare(
-            self,
-            "max_image_pixels",
-            DEFAULT_MAX_IMAGE_PIXELS,
-            "Larger camera frames are dropped before they are decoded (raw: from their fields; JPEG/PNG: their header)",
-            low=1,
-            high=2**31 - 1,
-            read_only=True,
-        )
-        self.frame_id = declare(self, "frame_id", "base_link", "header.frame_id of published actions", read_only=True)
-        instruction = declare(
-            self, "instruction", "", "Instruction to start with; empty waits for rt/instruction", read_only=True
-        )
+        p = declare_all(self, PARAMETERS)
+        policy_path, device = p["policy_path"], p["device"]
+        self.max_instruction_length = p["max_instruction_length"]
+        self.max_image_pixels = p["max_image_pixels"]
+        self.frame_id = p["frame_id"]
         if not policy_path:
             raise ValueError("parameter 'policy_path' is empty: give the checkpoint directory to load")
         if device.split(":")[0] == "cpu":
@@ -111,16 +111,16 @@ class PolicyNode(Node):
 
         self.action_pub = self.create_publisher(RTAction, "rt/action", RELIABLE)
         self.status_pub = self.create_publisher(PolicyStatus, "rt/status", LATCHED)
-        if compressed:
+        if p["use_compressed_image"]:
             self.create_subscription(CompressedImage, "camera/image_raw/compressed", self.on_compressed, SENSOR_DATA)
         else:
             self.create_subscription(Image, "camera/image_raw", self.on_image, SENSOR_DATA)
         self.create_subscription(String, "rt/instruction", self.on_instruction, LATCHED)
         self.create_subscription(Bool, "rt/estop", self.on_estop, RELIABLE)
-        self.create_timer(1.0 / rate, self.on_tick)
+        self.create_timer(1.0 / p["control_rate_hz"], self.on_tick)
         self._publish_status()
-        if instruction:
-            self.on_instruction(String(data=instruction))
+        if p["instruction"]:
+            self.on_instruction(String(data=p["instruction"]))
 
     # -- inputs ---------------------------------------------------------------------------------
 

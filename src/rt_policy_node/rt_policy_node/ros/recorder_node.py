@@ -34,25 +34,67 @@ from rt_policy_node.data.bag_io import EpisodeInfo, make_typestore, recover_epis
 from rt_policy_node.data.bag_io import register_package_types as register_types
 from rt_policy_node.data.episode_segmenter import INSTRUCTION_TYPE, EpisodeSegmenter
 from rt_policy_node.instructions import validate_instruction
+from rt_policy_node.parameters import Parameter
 from rt_policy_node.ros.node_main import run_node
-from rt_policy_node.ros.params import declare
+from rt_policy_node.ros.params import declare_all
 
-DEFAULT_TOPICS = [
-    "camera/image_raw",
-    "rt/instruction",
-    "rt/action",
-    "rt/action_executed",
-    "rt/status",
-    "joint_states",
-    "odom",
-    "cmd_vel",
-    "arm_controller/joint_trajectory",
-    "gripper_controller/joint_trajectory",
-    "sim/success",
-]
 ACTION_TYPE = "rt_msgs/msg/RTAction"
-DEFAULT_STATE_TOPICS = ["camera/image_raw", "joint_states", "odom"]
 DISCOVERY_PERIOD_S = 0.5
+
+PARAMETERS = (
+    Parameter("output_dir", "episodes", "Directory episodes are written into", read_only=True),
+    Parameter(
+        "topics",
+        [
+            "camera/image_raw",
+            "rt/instruction",
+            "rt/action",
+            "rt/action_executed",
+            "rt/status",
+            "joint_states",
+            "odom",
+            "cmd_vel",
+            "arm_controller/joint_trajectory",
+            "gripper_controller/joint_trajectory",
+            "sim/success",
+            "scene_camera/image_raw",
+        ],
+        "Topics to record (relative names remap)",
+        read_only=True,
+    ),
+    Parameter(
+        "state_topics",
+        ["camera/image_raw", "joint_states", "odom"],
+        "Recorded topics whose newest message from before the instruction opens the episode",
+        read_only=True,
+    ),
+    Parameter("episode_timeout_s", 300.0, "An episode longer than this is closed (0: never)", low=0.0, high=1e6),
+    Parameter(
+        "max_instruction_length",
+        1000,
+        "Longer instructions start no episode (as rt_policy)",
+        low=1,
+        high=100_000,
+        read_only=True,
+    ),
+    Parameter(
+        "queue_depth",
+        200,
+        "Per topic: the subscription queue (how far writing may lag) and what is held for a late instruction",
+        low=1,
+        high=100_000,
+        read_only=True,
+    ),
+    Parameter(
+        "flush_period_s",
+        0.1,
+        "How often the open bag goes to the OS: what a killed recorder can lose (0: when chunks fill)",
+        low=0.0,
+        high=60.0,
+        read_only=True,
+    ),
+    Parameter("fsync", False, "Also fsync at each flush: survive a power cut", read_only=True),
+)
 
 
 def message_class(type_name: str) -> type:
@@ -79,51 +121,16 @@ class EpisodeRecorder(Node):
     def __init__(self) -> None:
         super().__init__("rt_episode_recorder")
         self.segmenter: EpisodeSegmenter | None = None  # first: destroy_node reads it, even on a half-built node
-        self.output_dir = Path(
-            declare(self, "output_dir", "episodes", "Directory episodes are written into", read_only=True)
-        ).expanduser()
-        topics = declare(self, "topics", DEFAULT_TOPICS, "Topics to record (relative names remap)", read_only=True)
-        state_topics = declare(
-            self,
-            "state_topics",
-            DEFAULT_STATE_TOPICS,
-            "Recorded topics whose newest message from before the instruction opens the episode",
-            read_only=True,
-        )
-        declare(self, "episode_timeout_s", 300.0, "An episode longer than this is closed (0: never)", low=0.0, high=1e6)
-        self.max_instruction_length = declare(
-            self,
-            "max_instruction_length",
-            1000,
-            "Longer instructions start no episode (as rt_policy)",
-            low=1,
-            high=100_000,
-            read_only=True,
-        )
-        self.depth = declare(
-            self,
-            "queue_depth",
-            200,
-            "Per topic: the subscription queue (how far writing may lag) and what is held for a late instruction",
-            low=1,
-            high=100_000,
-            read_only=True,
-        )
-        flush_period = declare(
-            self,
-            "flush_period_s",
-            0.1,
-            "How often the open bag goes to the OS: what a killed recorder can lose (0: when chunks fill)",
-            low=0.0,
-            high=60.0,
-            read_only=True,
-        )
-        self.fsync = declare(self, "fsync", False, "Also fsync at each flush: survive a power cut", read_only=True)
+        p = declare_all(self, PARAMETERS)
+        self.output_dir = Path(p["output_dir"]).expanduser()
+        self.max_instruction_length = p["max_instruction_length"]
+        self.depth = p["queue_depth"]
+        self.fsync = p["fsync"]
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.recover_unfinished()
         self.typestore = make_typestore({"rt_msgs": get_package_share_directory("rt_msgs")})
         clock_kind = "sim" if self.get_parameter("use_sim_time").value else "wall"
-        recorded = {self.resolve_topic_name(t) for t in topics}
+        recorded = {self.resolve_topic_name(t) for t in p["topics"]}
         self.pending = set(recorded)
         self.subscriptions_by_topic: dict[str, Subscription] = {}
         self.instruction_topic = self.resolve_topic_name("rt/instruction")
@@ -133,7 +140,7 @@ class EpisodeRecorder(Node):
             self.typestore,
             clock_kind,
             recorded,
-            {self.resolve_topic_name(t) for t in state_topics},
+            {self.resolve_topic_name(t) for t in p["state_topics"]},
             self.instruction_topic,
             self.action_topic,
             self.depth,
@@ -150,8 +157,8 @@ class EpisodeRecorder(Node):
         self.create_service(Trigger, "~/stop_episode", self.on_stop_episode)
         self.create_timer(DISCOVERY_PERIOD_S, self.on_discovery)
         self.create_timer(1.0, self.on_timeout_check)
-        if flush_period > 0:  # on the steady clock: a kill costs wall time, whatever sim time does
-            self.create_timer(flush_period, self.on_flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        if p["flush_period_s"] > 0:  # on the steady clock: a kill costs wall time, whatever sim time does
+            self.create_timer(p["flush_period_s"], self.on_flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.on_discovery()
         self.get_logger().info(f"recording episodes into {self.output_dir.resolve()} ({clock_kind} time)")
 

@@ -14,38 +14,35 @@ import time
 import tty
 from collections import deque
 
+from rt_policy_node.parameters import Parameter
 from rt_policy_node.ros.node_main import run_node
-from rt_policy_node.ros.params import declare
-from rt_policy_node.ros.teleop_node import TeleopNode
-from rt_policy_node.teleop_state import AXES, EVENTS
+from rt_policy_node.ros.teleop_node import TeleopNode, teleop_parameters
+from rt_policy_node.teleop_state import AXES, EVENTS, TeleopScales
 
 DEFAULT_KEYS = {"arm_mode": "1", "base_mode": "2", "terminate": "t", "gripper_open": "o", "gripper_close": "c"}
 DEFAULT_AXIS_KEYS = {"x": "ws", "y": "ad", "z": "rf", "roll": "uj", "pitch": "ik", "yaw": "qe"}
+# A held key is full deflection, all or nothing: gentler scales than a stick's (config/teleop.yaml's).
+KEYBOARD_SCALES = TeleopScales(world_vector=0.5, rotation_delta=0.2, base_displacement=0.5, base_rotation=0.3)
+
+PARAMETERS = (
+    *teleop_parameters(KEYBOARD_SCALES),
+    Parameter("key_hold_s", 0.6, "A key counts as held this long after it is seen", low=0.05, high=5.0, read_only=True),
+    *(Parameter(f"keys.{event}", DEFAULT_KEYS[event], f"Key for {event}", read_only=True) for event in EVENTS),
+    *(
+        Parameter(f"axes.{name}", DEFAULT_AXIS_KEYS[name], f"Plus and minus keys of {name}", read_only=True)
+        for name in AXES
+    ),
+)
 
 
 class KeyboardTeleop(TeleopNode):
     def __init__(self) -> None:
-        super().__init__("rt_teleop_keyboard")
+        super().__init__("rt_teleop_keyboard", PARAMETERS)
         self._terminal: list | None = None  # the terminal's settings to restore; none until they are changed
-        self.hold_s = declare(
-            self,
-            "key_hold_s",
-            0.6,
-            "A key counts as held this long after it is seen",
-            low=0.05,
-            high=5.0,
-            read_only=True,
-        )
-        self.event_keys = {
-            declare(self, f"keys.{event}", DEFAULT_KEYS[event], f"Key for {event}", read_only=True): event
-            for event in EVENTS
-        }
-        self.axis_keys = {
-            name: declare(
-                self, f"axes.{name}", DEFAULT_AXIS_KEYS[name], f"Plus and minus keys of {name}", read_only=True
-            )
-            for name in AXES
-        }
+        p = self.values
+        self.hold_s = p["key_hold_s"]
+        self.event_keys = {p[f"keys.{event}"]: event for event in EVENTS}
+        self.axis_keys = {name: p[f"axes.{name}"] for name in AXES}
         self._check_bindings()
         if not sys.stdin.isatty():
             raise RuntimeError("rt_teleop_keyboard reads keys from a terminal; stdin is not one")

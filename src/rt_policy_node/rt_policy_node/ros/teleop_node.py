@@ -3,63 +3,74 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 from rclpy.node import Node
 from std_msgs.msg import String
 
 from rt_msgs.msg import RTAction
+from rt_policy_node.parameters import Parameter
 from rt_policy_node.ros.conversions import action_to_msg
-from rt_policy_node.ros.params import declare
+from rt_policy_node.ros.params import declare_all
 from rt_policy_node.ros.qos import LATCHED, RELIABLE
 from rt_policy_node.teleop_state import TeleopScales, TeleopState
+
+
+def teleop_parameters(scales: TeleopScales) -> tuple[Parameter, ...]:
+    """The parameters every teleop node declares; `scales` are the defaults of its `scale.*` parameters."""
+    return (
+        Parameter(
+            "rate_hz", 3.0, "Actions per second (the policy's control rate)", low=0.1, high=100.0, read_only=True
+        ),
+        Parameter(
+            "scale.world_vector",
+            scales.world_vector,
+            "world_vector at full deflection",
+            low=0.0,
+            high=1.0,
+            read_only=True,
+        ),
+        Parameter(
+            "scale.rotation_delta",
+            scales.rotation_delta,
+            "rotation_delta (rad) at full deflection",
+            low=0.0,
+            high=math.pi / 2,
+            read_only=True,
+        ),
+        Parameter(
+            "scale.base_displacement",
+            scales.base_displacement,
+            "base_displacement at full deflection",
+            low=0.0,
+            high=1.0,
+            read_only=True,
+        ),
+        Parameter(
+            "scale.base_rotation",
+            scales.base_rotation,
+            "base_rotation (rad) at full deflection",
+            low=0.0,
+            high=math.pi,
+            read_only=True,
+        ),
+        Parameter("frame_id", "base_link", "header.frame_id of published actions", read_only=True),
+    )
 
 
 class TeleopNode(Node):
     """Publishes the operator's action each tick; subclasses supply the input through `read_axes`."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, parameters: tuple[Parameter, ...]) -> None:
+        """Declares `parameters` (`teleop_parameters` and the subclass's own); their values are in `self.values`."""
         super().__init__(name)
-        rate = declare(
-            self, "rate_hz", 3.0, "Actions per second (the policy's control rate)", low=0.1, high=100.0, read_only=True
-        )
-        scales = TeleopScales(
-            world_vector=declare(
-                self, "scale.world_vector", 1.0, "world_vector at full deflection", low=0.0, high=1.0, read_only=True
-            ),
-            rotation_delta=declare(
-                self,
-                "scale.rotation_delta",
-                0.25,
-                "rotation_delta (rad) at full deflection",
-                low=0.0,
-                high=math.pi / 2,
-                read_only=True,
-            ),
-            base_displacement=declare(
-                self,
-                "scale.base_displacement",
-                1.0,
-                "base_displacement at full deflection",
-                low=0.0,
-                high=1.0,
-                read_only=True,
-            ),
-            base_rotation=declare(
-                self,
-                "scale.base_rotation",
-                0.4,
-                "base_rotation (rad) at full deflection",
-                low=0.0,
-                high=math.pi,
-                read_only=True,
-            ),
-        )
-        self.frame_id = declare(self, "frame_id", "base_link", "header.frame_id of published actions", read_only=True)
-        self.state = TeleopState(scales)
+        self.values = p = declare_all(self, parameters)
+        self.frame_id = p["frame_id"]
+        self.state = TeleopState(TeleopScales(**{f.name: p[f"scale.{f.name}"] for f in fields(TeleopScales)}))
         self.instruction = ""
         self.action_pub = self.create_publisher(RTAction, "rt/action", RELIABLE)
         self.create_subscription(String, "rt/instruction", self.on_instruction, LATCHED)
-        self.create_timer(1.0 / rate, self.on_tick)
+        self.create_timer(1.0 / p["rate_hz"], self.on_tick)
 
     def on_instruction(self, msg: String) -> None:
         self.instruction = msg.data.strip()

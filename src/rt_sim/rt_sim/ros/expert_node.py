@@ -21,12 +21,13 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from rt_msgs.msg import RTAction
+from rt_policy_node.parameters import Parameter
 from rt_policy_node.policies.policy import Mode
 from rt_policy_node.robot.profile import load_profile
 from rt_policy_node.ros.conversions import action_to_msg, seconds_to_stamp
 from rt_policy_node.ros.executor_node import resolve_package_uri
 from rt_policy_node.ros.node_main import run_node
-from rt_policy_node.ros.params import declare
+from rt_policy_node.ros.params import declare_all
 from rt_policy_node.ros.qos import LATCHED, RELIABLE
 from rt_sim.expert import Expert, Scales, perturb
 from rt_sim.tasks import make_task
@@ -35,20 +36,39 @@ WARN_THROTTLE_S = 5.0
 # What the robot executes when it does not follow the labels on rt/action: DART's noisy copy, DAgger's policy.
 EXECUTED_ACTIONS = "rt/action_executed"
 
+PARAMETERS = (
+    Parameter(
+        "profile",
+        "package://rt_description/profiles/sim.yaml",
+        "The executor's robot profile YAML (path or package:// URI): action scales and control period",
+        read_only=True,
+    ),
+    Parameter(
+        "action_noise",
+        0.0,
+        "Std of the noise on the executed copy (rt/action_executed) of each action; 0: none, no copy",
+        low=0.0,
+        high=1.0,
+        read_only=True,
+    ),
+    Parameter("noise_seed", 0, "Seed of the action noise", low=0, high=2**31 - 1, read_only=True),
+    Parameter(
+        "label_after",
+        "",
+        "DAgger: label nothing in an episode until an action appears on this topic (what the robot follows),"
+        " so a policy's slow first inference leaves no idle steps; '' = act from the instruction on",
+        read_only=True,
+    ),
+)
+
 
 class ExpertNode(Node):
     """Instruction in, one scripted RTAction per control period out, until the plan terminates."""
 
     def __init__(self) -> None:
         super().__init__("rt_expert")
-        profile_uri = declare(
-            self,
-            "profile",
-            "package://rt_description/profiles/sim.yaml",
-            "The executor's robot profile YAML (path or package:// URI): action scales and control period",
-            read_only=True,
-        )
-        profile = load_profile(resolve_package_uri(profile_uri), get_package_share_directory)
+        p = declare_all(self, PARAMETERS)
+        profile = load_profile(resolve_package_uri(p["profile"]), get_package_share_directory)
         self.scales = Scales.from_profile(profile)
         self.base_frame = profile.base_frame
         self.expert: Expert | None = None
@@ -57,26 +77,10 @@ class ExpertNode(Node):
         self.busy = False
         self.client = self.create_client(Trigger, "sim/task_state")
         self.action_pub = self.create_publisher(RTAction, "rt/action", RELIABLE)
-        self.noise = declare(
-            self,
-            "action_noise",
-            0.0,
-            "Std of the noise on the executed copy (rt/action_executed) of each action; 0: none, no copy",
-            low=0.0,
-            high=1.0,
-            read_only=True,
-        )
-        seed = declare(self, "noise_seed", 0, "Seed of the action noise", low=0, high=2**31 - 1, read_only=True)
-        self.rng = np.random.default_rng(seed)
+        self.noise = p["action_noise"]
+        self.rng = np.random.default_rng(p["noise_seed"])
         self.executed_pub = self.create_publisher(RTAction, EXECUTED_ACTIONS, RELIABLE) if self.noise else None
-        follow = declare(
-            self,
-            "label_after",
-            "",
-            "DAgger: label nothing in an episode until an action appears on this topic (what the robot follows),"
-            " so a policy's slow first inference leaves no idle steps; '' = act from the instruction on",
-            read_only=True,
-        )
+        follow = p["label_after"]
         self.following = bool(follow)
         self.waiting = False  # for the followed controller's first action of the episode
         if follow:
