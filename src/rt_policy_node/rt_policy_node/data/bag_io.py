@@ -26,7 +26,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -208,6 +208,16 @@ class Recovery:
 def unfinished_episodes(output_dir: str | Path) -> list[Path]:
     """Episode directories under `output_dir` without metadata.yaml: open now, or left by a killed writer."""
     return [p for p in list_episodes(output_dir) if not (p / METADATA_FILE).is_file()]
+
+
+def recover_unfinished(output_dir: str | Path) -> Iterator[tuple[Path, Recovery | Exception]]:
+    """Recovers every episode a killed writer left in `output_dir`; yields each with what happened or why it could
+    not be recovered (a damaged old episode must not stop the caller, e.g. a recorder starting a new run)."""
+    for directory in unfinished_episodes(output_dir):
+        try:
+            yield directory, recover_episode(directory)
+        except Exception as err:
+            yield directory, err
 
 
 def recover_episode(directory: str | Path) -> Recovery:

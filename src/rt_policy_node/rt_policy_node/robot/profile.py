@@ -101,9 +101,22 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**values)
 
 
+def resolve_package_uri(uri: str | Path, find_package_share: Callable[[str], str] | None, where: str = "") -> Path:
+    """`package://pkg/rel/path` -> that path in pkg's share directory (found by `find_package_share`); a plain path
+    is returned as it is."""
+    uri = str(uri)
+    if not uri.startswith("package://"):
+        return Path(uri)
+    if find_package_share is None:
+        raise ValueError(f"{where or uri}: cannot resolve {uri} without a package lookup")
+    package, _, rest = uri.removeprefix("package://").partition("/")
+    return Path(find_package_share(package)) / rest
+
+
 def load_profile(path: str | Path, find_package_share: Callable[[str], str] | None = None) -> RobotProfile:
-    """Reads a profile YAML; `urdf` is a path relative to the profile, absolute, or `package://pkg/...`."""
-    path = Path(path)
+    """Reads a profile YAML (a path or `package://` URI); `urdf` is a path relative to the profile, absolute, or
+    `package://pkg/...`."""
+    path = resolve_package_uri(path, find_package_share)
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a robot profile must be a mapping")
@@ -113,10 +126,7 @@ def load_profile(path: str | Path, find_package_share: Callable[[str], str] | No
         data[key] = _build(cls, data.get(key, {}), f"{path}: {key}")
     urdf = str(data.get("urdf", ""))
     if urdf.startswith("package://"):
-        if find_package_share is None:
-            raise ValueError(f"{path}: cannot resolve {urdf} without a package lookup")
-        package, _, rest = urdf.removeprefix("package://").partition("/")
-        data["urdf"] = Path(find_package_share(package)) / rest
+        data["urdf"] = resolve_package_uri(urdf, find_package_share, str(path))
     else:
         data["urdf"] = path.parent / urdf
     profile = _build(RobotProfile, data, str(path))

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 from ament_index_python.packages import get_package_share_directory
-from builtin_interfaces.msg import Duration
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Twist, TwistStamped, Vector3
 from rclpy.duration import Duration as RosDuration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -75,14 +75,6 @@ PARAMETERS = (
 )
 
 
-def resolve_package_uri(uri: str) -> str:
-    """`package://pkg/rel/path` -> an absolute path in pkg's share directory; other paths unchanged."""
-    if not uri.startswith("package://"):
-        return uri
-    package, _, rest = uri.removeprefix("package://").partition("/")
-    return f"{get_package_share_directory(package)}/{rest}"
-
-
 def duration(seconds: float) -> Duration:
     stamp = seconds_to_stamp(seconds)
     return Duration(sec=stamp.sec, nanosec=stamp.nanosec)
@@ -123,9 +115,7 @@ class ActionExecutor(LifecycleNode):
         try:
             if arm_mode not in ARM_MODES:
                 raise ValueError(f"arm_mode must be one of {ARM_MODES}, got {arm_mode!r}")
-            profile = load_profile(
-                resolve_package_uri(self.get_parameter("profile").value), get_package_share_directory
-            )
+            profile = load_profile(self.get_parameter("profile").value, get_package_share_directory)
             kinematics = ArmKinematics(profile.urdf, profile.arm_joints, profile.base_frame, profile.ee_frame)
         except Exception as err:
             # At autostart the failure ends the process with one line saying why; otherwise the node lives on.
@@ -274,28 +264,32 @@ class ActionExecutor(LifecycleNode):
         if commands.gripper is not None:
             joints = self.profile.gripper_joints
             self.gripper_pub.publish(trajectory(joints, commands.gripper, self.profile.control_period_s))
+        stamp, frame = self.get_clock().now().to_msg(), self.profile.base_frame
         if commands.twist is not None:
-            self._publish_twist(commands.twist)
+            self.cmd_vel_pub.publish(twist_msg(commands.twist, stamp, frame) if self.stamped else twist(commands.twist))
         if commands.servo is not None:
-            self._publish_servo(commands.servo)
+            self.servo_pub.publish(servo_msg(commands.servo, stamp, frame))
 
-    def _publish_twist(self, velocity: np.ndarray) -> None:
-        twist = Twist(linear=Vector3(x=velocity[0], y=velocity[1]), angular=Vector3(z=velocity[2]))
-        if self.stamped:
-            msg = TwistStamped(twist=twist)
-            msg.header.stamp = self.get_clock().now().to_msg()
-            msg.header.frame_id = self.profile.base_frame
-            self.cmd_vel_pub.publish(msg)
-        else:
-            self.cmd_vel_pub.publish(twist)
 
-    def _publish_servo(self, twist: np.ndarray) -> None:
-        msg = TwistStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.profile.base_frame
-        msg.twist.linear = Vector3(x=twist[0], y=twist[1], z=twist[2])
-        msg.twist.angular = Vector3(x=twist[3], y=twist[4], z=twist[5])
-        self.servo_pub.publish(msg)
+def twist(velocity: np.ndarray) -> Twist:
+    """A base velocity [vx, vy, wz] as a Twist."""
+    return Twist(linear=Vector3(x=velocity[0], y=velocity[1]), angular=Vector3(z=velocity[2]))
+
+
+def twist_msg(velocity: np.ndarray, stamp: Time, frame_id: str) -> TwistStamped:
+    """A base velocity [vx, vy, wz] as a TwistStamped in `frame_id`."""
+    msg = TwistStamped(twist=twist(velocity))
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    return msg
+
+
+def servo_msg(velocity: np.ndarray, stamp: Time, frame_id: str) -> TwistStamped:
+    """An end-effector twist [vx, vy, vz, wx, wy, wz] in `frame_id` (MoveIt Servo's delta_twist_cmds)."""
+    msg = TwistStamped()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.twist.linear = Vector3(x=velocity[0], y=velocity[1], z=velocity[2])
+    msg.twist.angular = Vector3(x=velocity[3], y=velocity[4], z=velocity[5])
+    return msg
 
 
 def trajectory(joints: tuple[str, ...], positions: np.ndarray, seconds: float) -> JointTrajectory:

@@ -16,30 +16,29 @@ left in its output_dir (`bag_io.recover_episode`) and logs what it did.
 
 from __future__ import annotations
 
-import importlib
-from functools import partial
 from pathlib import Path
 
-from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from ament_index_python.packages import get_package_share_directory
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
-from rclpy.subscription import MessageInfo, Subscription
+from rclpy.subscription import MessageInfo
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from rt_msgs.msg import RTAction
-from rt_policy_node.data.bag_io import EpisodeInfo, make_typestore, recover_episode, unfinished_episodes
+from rt_policy_node.data.bag_io import EpisodeInfo, Recovery, make_typestore, recover_unfinished
 from rt_policy_node.data.bag_io import register_package_types as register_types
 from rt_policy_node.data.episode_segmenter import INSTRUCTION_TYPE, EpisodeSegmenter
 from rt_policy_node.instructions import validate_instruction
 from rt_policy_node.parameters import Parameter
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare_all
+from rt_policy_node.ros.qos import LATCHED
+from rt_policy_node.ros.topic_discovery import TopicDiscovery
 
 ACTION_TYPE = "rt_msgs/msg/RTAction"
-DISCOVERY_PERIOD_S = 0.5
 
 PARAMETERS = (
     Parameter("output_dir", "episodes", "Directory episodes are written into", read_only=True),
@@ -97,24 +96,6 @@ PARAMETERS = (
 )
 
 
-def message_class(type_name: str) -> type:
-    """'pkg/msg/Type' -> the generated Python class."""
-    package, kind, name = type_name.split("/")
-    return getattr(importlib.import_module(f"{package}.{kind}"), name)
-
-
-def publishers_qos(infos: list, depth: int) -> QoSProfile:
-    """Reliable / transient local only when every publisher offers it, so the subscription matches them all."""
-    reliable = all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
-    latched = all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=depth,
-        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
-    )
-
-
 class EpisodeRecorder(Node):
     """Subscribes the configured topics and writes each episode's messages to its own bag."""
 
@@ -128,84 +109,55 @@ class EpisodeRecorder(Node):
         self.fsync = p["fsync"]
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.recover_unfinished()
-        self.typestore = make_typestore({"rt_msgs": get_package_share_directory("rt_msgs")})
         clock_kind = "sim" if self.get_parameter("use_sim_time").value else "wall"
-        recorded = {self.resolve_topic_name(t) for t in p["topics"]}
-        self.pending = set(recorded)
-        self.subscriptions_by_topic: dict[str, Subscription] = {}
-        self.instruction_topic = self.resolve_topic_name("rt/instruction")
-        self.action_topic = self.resolve_topic_name("rt/action")
+        resolve = self.resolve_topic_name
+        recorded = {resolve(t) for t in p["topics"]}
+        self.instruction_topic, action_topic = resolve("rt/instruction"), resolve("rt/action")
+        typestore = make_typestore({"rt_msgs": get_package_share_directory("rt_msgs")})
+        state_topics = {resolve(t) for t in p["state_topics"]}
         self.segmenter = EpisodeSegmenter(
             self.output_dir,
-            self.typestore,
+            typestore,
             clock_kind,
             recorded,
-            {self.resolve_topic_name(t) for t in p["state_topics"]},
+            state_topics,
             self.instruction_topic,
-            self.action_topic,
+            action_topic,
             self.depth,
             is_terminate=lambda data: deserialize_message(data, RTAction).mode == RTAction.TERMINATE,
             on_closed=self.on_episode_closed,
         )
-        self._subscribe(
-            self.instruction_topic, INSTRUCTION_TYPE, QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.discovery = TopicDiscovery(self, recorded, self.depth, self.on_message, self.register_type)
+        self.discovery.subscribe(
+            self.instruction_topic, INSTRUCTION_TYPE, QoSProfile(depth=10, durability=LATCHED.durability)
         )
-        self._subscribe(self.action_topic, ACTION_TYPE, QoSProfile(depth=self.depth))
+        self.discovery.subscribe(action_topic, ACTION_TYPE, QoSProfile(depth=self.depth))
         self.saved_pub = self.create_publisher(
-            String, "~/episode_saved", QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+            String, "~/episode_saved", QoSProfile(depth=10, durability=LATCHED.durability)
         )
         self.create_service(Trigger, "~/stop_episode", self.on_stop_episode)
-        self.create_timer(DISCOVERY_PERIOD_S, self.on_discovery)
         self.create_timer(1.0, self.on_timeout_check)
         if p["flush_period_s"] > 0:  # on the steady clock: a kill costs wall time, whatever sim time does
             self.create_timer(p["flush_period_s"], self.on_flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.on_discovery()
+        self.discovery.discover()
         self.get_logger().info(f"recording episodes into {self.output_dir.resolve()} ({clock_kind} time)")
 
     def recover_unfinished(self) -> None:
         """Recovers the episodes a killed recorder left in output_dir (see `bag_io.recover_episode`)."""
-        for directory in unfinished_episodes(self.output_dir):
-            try:
-                recovery = recover_episode(directory)
-            except Exception as err:  # a damaged old episode must not stop this run's recording
-                self.get_logger().error(f"cannot recover {directory}: {err}")
-                continue
-            log = self.get_logger().warning if recovery.status == "recovered" else self.get_logger().info
-            log(recovery.describe())
+        for directory, outcome in recover_unfinished(self.output_dir):
+            if not isinstance(outcome, Recovery):
+                self.get_logger().error(f"cannot recover {directory}: {outcome}")
+            else:
+                (self.get_logger().warning if outcome.status == "recovered" else self.get_logger().info)(
+                    outcome.describe()
+                )
 
-    # -- subscriptions ----------------------------------------------------------------------------
-
-    def on_discovery(self) -> None:
-        """Subscribes each recorded topic once a publisher of it shows up."""
-        for topic in sorted(self.pending):
-            infos = self.get_publishers_info_by_topic(topic)
-            if not infos:
-                continue
-            msgtype = infos[0].topic_type
-            if any(i.topic_type != msgtype for i in infos):
-                self.get_logger().warning(f"{topic} has publishers of several types; recording {msgtype}")
-            try:
-                self._ensure_type(msgtype)
-            except (FileNotFoundError, PackageNotFoundError, ImportError) as err:
-                self.get_logger().error(f"cannot record {topic} ({msgtype}): {err}", once=True)
-                continue
-            self._subscribe(topic, msgtype, publishers_qos(infos, self.depth))
-
-    def _ensure_type(self, msgtype: str) -> None:
-        """Makes `msgtype`'s definition known to the bag writer (from its package's installed .msg files)."""
-        if msgtype not in self.typestore.fielddefs:
-            package = msgtype.split("/")[0]
-            register_types(self.typestore, package, get_package_share_directory(package))
-        message_class(msgtype)
-
-    def _subscribe(self, topic: str, msgtype: str, qos: QoSProfile) -> None:
-        self.pending.discard(topic)
-        if topic in self.subscriptions_by_topic:
-            return
-        self.subscriptions_by_topic[topic] = self.create_subscription(
-            message_class(msgtype), topic, partial(self.on_message, topic, msgtype), qos, raw=True
-        )
-        self.get_logger().info(f"subscribed {topic} ({msgtype})")
+    def register_type(self, type_name: str) -> None:
+        """Makes a type's definition known to the bag writer, from its package's installed .msg files."""
+        typestore = self.segmenter.typestore
+        if type_name not in typestore.fielddefs:
+            package = type_name.split("/")[0]
+            register_types(typestore, package, get_package_share_directory(package))
 
     # -- messages ---------------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ from rt_policy_node.parameters import Parameter
 from rt_policy_node.policies.policy import Mode
 from rt_policy_node.robot.profile import load_profile
 from rt_policy_node.ros.conversions import action_to_msg, seconds_to_stamp
-from rt_policy_node.ros.executor_node import resolve_package_uri
 from rt_policy_node.ros.node_main import run_node
 from rt_policy_node.ros.params import declare_all
 from rt_policy_node.ros.qos import LATCHED, RELIABLE
@@ -68,7 +67,7 @@ class ExpertNode(Node):
     def __init__(self) -> None:
         super().__init__("rt_expert")
         p = declare_all(self, PARAMETERS)
-        profile = load_profile(resolve_package_uri(p["profile"]), get_package_share_directory)
+        profile = load_profile(p["profile"], get_package_share_directory)
         self.scales = Scales.from_profile(profile)
         self.base_frame = profile.base_frame
         self.expert: Expert | None = None

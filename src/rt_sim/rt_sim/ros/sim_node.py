@@ -34,7 +34,6 @@ from rt_msgs.msg import RTAction
 from rt_policy_node.parameters import Parameter
 from rt_policy_node.robot.profile import load_profile
 from rt_policy_node.ros.conversions import seconds_to_stamp, stamp_to_seconds
-from rt_policy_node.ros.executor_node import resolve_package_uri
 from rt_policy_node.ros.params import declare_all
 from rt_policy_node.ros.qos import RELIABLE, SENSOR_DATA
 from rt_sim.pacing import Lockstep, RealTimePacer
@@ -144,7 +143,7 @@ class SimNode(Node):
     def __init__(self) -> None:
         super().__init__("rt_sim")
         p = declare_all(self, PARAMETERS)
-        profile = load_profile(resolve_package_uri(p["profile"]), get_package_share_directory)
+        profile = load_profile(p["profile"], get_package_share_directory)
         sim = Simulation(p["urdf"] or None, p["image_width"], p["image_height"])
         self.robot = SimRobot(sim, p["camera_rate_hz"], p["joint_state_rate_hz"])
         self.lockstep = Lockstep(CLOCK_STEPS * math.ceil(profile.control_period_s * CLOCK_RATE_HZ - 1e-6))
