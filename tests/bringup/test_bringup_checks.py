@@ -32,6 +32,7 @@ from ament_index_python.packages import get_package_share_directory as ament_pac
 from harness import Probe, wait_for
 from rcl_interfaces.srv import ListParameters
 
+from rt_bringup import processes
 from rt_bringup.launch_substitutions import LaunchError, ament_package_prefix
 from rt_bringup.launch_xml import LaunchPlan, NodeSpec, load_launch
 from rt_bringup.rt_launch import find_executable, node_command
@@ -273,32 +274,24 @@ def names_set_by(spec: NodeSpec) -> set[str]:
 
 
 class Started:
-    """Our nodes as real processes, run in `workdir` (relative output paths land there) and all stopped."""
+    """Our nodes as real processes (rt_bringup.processes), run in `workdir` (relative output paths land there)
+    and all stopped."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        self.children: list[processes.Child] = []
         self.processes: list[tuple[NodeSpec, subprocess.Popen, Path]] = []
 
     def start(self, spec: NodeSpec) -> None:
         """Runs the command rt-launch would run for `spec`."""
         log = self.workdir / f"{len(self.processes)}_{spec.name}.log"
         command = node_command(spec, find_executable(spec), self.workdir)
-        with log.open("w") as out:
-            process = subprocess.Popen(
-                command, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        self.processes.append((spec, process, log))
+        child = processes.start(spec.label, command, log=log, cwd=self.workdir)
+        self.children.append(child)
+        self.processes.append((spec, child.process, log))
 
     def stop(self) -> None:
-        for _, process, _ in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for _, process, _ in self.processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        processes.stop(self.children, ((signal.SIGINT, 15.0), (signal.SIGKILL, None)))
 
 
 def declared_parameters(probe: Probe, spec: NodeSpec, process: subprocess.Popen, log: Path) -> set[str]:

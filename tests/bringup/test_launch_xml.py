@@ -13,7 +13,8 @@ import yaml
 from rt_bringup.launch_substitutions import LaunchContext, LaunchError, Substitution, describe, parse_substitutions
 from rt_bringup.launch_types import coerce
 from rt_bringup.launch_xml import command_line, launch_arguments, load_launch
-from rt_bringup.rt_launch import ProcessGroup, describe_arguments, node_command, parse_arguments
+from rt_bringup.processes import ProcessGroup
+from rt_bringup.rt_launch import LAUNCH_STOP, describe_arguments, node_command, parse_arguments
 
 EXEC = "rt_policy_node"
 
@@ -326,8 +327,8 @@ def test_output_is_forwarded_whole_lines_at_once_without_waiting_for_more(capsys
         group.forward_output(0.1)
         out += capsys.readouterr().out
     assert "[talker] a\n[talker] b\n[talker] c\n" in out
-    assert group.processes["talker"].poll() is None, "forwarded while the node still runs"
-    group.stop()
+    assert group.children["talker"].running(), "forwarded while the node still runs"
+    group.stop(LAUNCH_STOP)
     assert "[talker] half" in capsys.readouterr().out, "a last line without a newline is forwarded at exit"
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -12,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-import yaml
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 
+from rt_bringup import processes
+from rt_bringup.launch_xml import NodeSpec
+from rt_bringup.rt_launch import find_executable, node_command
 from rt_policy_node.ros.conversions import seconds_to_stamp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +78,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
 
 
 class NodeProcess:
-    """One of the package's executables in its own process, with parameter files and overrides."""
+    """One of the package's executables in its own process, with parameter files and overrides, started as
+    rt-launch starts a node (rt_bringup.processes), its output in `<log_dir>/<node_name>.log`."""
 
     def __init__(
         self,
@@ -89,39 +90,28 @@ class NodeProcess:
         config: str | None = None,
         ros_args: tuple[str, ...] = (),
     ) -> None:
+        # The command a launch file's <node exec="executable" ros_args="..."> with <param from="config"/> and
+        # <param name> elements for `params` gets: `ros_args` come first, so `params` win over them.
         self.node_name = node_name
+        parameters: list[str | dict[str, object]] = [str(CONFIG / config)] if config else []
+        parameters += [params] if params else []
+        spec = NodeSpec(None, executable, parameters=parameters, ros_args=list(ros_args) or None)
         log_dir.mkdir(parents=True, exist_ok=True)
-        command = [executable, "--ros-args"]
-        if config:
-            command += ["--params-file", str(CONFIG / config)]
-        if params:
-            override = log_dir / f"{node_name}_params.yaml"
-            override.write_text(yaml.safe_dump({node_name: {"ros__parameters": params}}))
-            command += ["--params-file", str(override)]
-        command += list(ros_args)
-        self.log_path = log_dir / f"{node_name}.log"
-        self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        command = node_command(spec, find_executable(spec), log_dir)
+        self.child = processes.start(node_name, command, log=log_dir / f"{node_name}.log")
+        self.process = self.child.process
+        self.log_path = self.child.log
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.child.running()
 
     def output(self) -> str:
-        if not self.log.closed:
-            self.log.flush()
         return self.log_path.read_text()
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> int:
         """Sends `sig` and waits; a process that does not exit in time is killed and the test fails."""
-        if self.alive():
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise AssertionError(f"{self.node_name} ignored signal {sig}:\n{self.output()}") from None
-        self.log.close()
+        if processes.stop([self.child], ((sig, timeout), (signal.SIGKILL, None))):
+            raise AssertionError(f"{self.node_name} ignored signal {sig}:\n{self.output()}")
         return self.process.returncode
 
 

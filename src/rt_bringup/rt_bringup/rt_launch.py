@@ -4,7 +4,8 @@
 
 The launch files are read as `ros2 launch` reads them (`launch_xml`); every node is resolved, its
 package and executable found, before anything starts. Each node gets the command `ros2 launch` would
-run; its output is forwarded line by line with a `[node]` prefix. A node with `on_exit="shutdown"` stops
+run, in a process group of its own (rt_bringup.processes, which starts rt-collect's, rt-eval's and the
+tests' nodes too); its output is forwarded line by line with a `[node]` prefix. A node with `on_exit="shutdown"` stops
 everything when it exits; any other node may exit while the rest keeps running. Ctrl-C or SIGTERM stops
 everything (SIGINT, then SIGTERM, then SIGKILL).
 """
@@ -12,15 +13,11 @@ everything (SIGINT, then SIGTERM, then SIGKILL).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import selectors
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -32,8 +29,10 @@ from rt_bringup.launch_substitutions import (
     executable_in_package,
 )
 from rt_bringup.launch_xml import DeclaredArgument, LaunchPlan, NodeSpec, launch_arguments, load_launch
+from rt_bringup.processes import ProcessGroup
 
-SHUTDOWN_GRACE_S = 10.0
+# Ctrl-C in ros2 launch: SIGINT to every node, then SIGTERM and SIGKILL to what is left.
+LAUNCH_STOP = ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
 
 
 def find_executable(spec: NodeSpec) -> Path:
@@ -72,6 +71,13 @@ def node_command(spec: NodeSpec, executable: Path, parameters_dir: Path) -> list
     for source, target in spec.remaps:
         command += ["-r", f"{source}:={target}"]
     return command
+
+
+def node_commands(nodes: list[NodeSpec], parameters_dir: Path) -> list[list[str]]:
+    """Each node's command line (`node_command`); every executable is found first, so a missing one raises
+    LaunchError before any parameter file is written or anything starts."""
+    executables = [find_executable(spec) for spec in nodes]
+    return [node_command(spec, path, parameters_dir) for spec, path in zip(nodes, executables, strict=True)]
 
 
 def resolve_launch_file(name: str) -> Path:
@@ -117,114 +123,42 @@ def describe_nodes(plan: LaunchPlan) -> str:
     return "\n".join(lines)
 
 
-class ProcessGroup:
-    """The launched nodes: start, forward output with a prefix, stop them all together."""
-
-    def __init__(self) -> None:
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.selector = selectors.DefaultSelector()
-        self.partial: dict[str, bytes] = {}
-
-    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> str:
-        """Starts `command`; returns the label its output is prefixed with (`name`, numbered if taken)."""
-        label, number = name, 1
-        while label in self.processes:
-            number += 1
-            label = f"{name}-{number}"
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        )
-        self.processes[label] = process
-        # Non-blocking reads of whatever is there: a node's half-written line never stalls the others.
-        os.set_blocking(process.stdout.fileno(), False)
-        self.selector.register(process.stdout, selectors.EVENT_READ, label)
-        self.partial[label] = b""
-        print(f"[rt-launch] started {label} (pid {process.pid})", flush=True)
-        return label
-
-    def forward_output(self, timeout: float) -> None:
-        """Prints each complete line the nodes wrote, prefixed with the node's label."""
-        for key, _ in self.selector.select(timeout):
-            name = key.data
-            try:
-                chunk = os.read(key.fileobj.fileno(), 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                self.selector.unregister(key.fileobj)
-                chunk = b"\n" if self.partial[name] else b""
-            *lines, self.partial[name] = (self.partial[name] + chunk).split(b"\n")
-            for line in lines:
-                sys.stdout.write(f"[{name}] {line.decode(errors='replace')}\n")
-            sys.stdout.flush()
-
-    def all_exited(self) -> bool:
-        """Whether every node has exited."""
-        return all(p.poll() is not None for p in self.processes.values())
-
-    def stop(self) -> None:
-        """SIGINT to every node (what Ctrl-C in ros2 launch does), then SIGTERM, then SIGKILL."""
-        for sig, grace in ((signal.SIGINT, SHUTDOWN_GRACE_S), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            running = [p for p in self.processes.values() if p.poll() is None]
-            if not running:
-                break
-            for process in running:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, sig)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and any(p.poll() is None for p in running):
-                self.forward_output(0.05)
-        deadline = time.monotonic() + 5.0
-        while self.selector.get_map() and time.monotonic() < deadline:
-            self.forward_output(0.05)
-
-
 def run(plan: LaunchPlan) -> int:
     """Runs the plan until Ctrl-C, SIGTERM, an `on_exit="shutdown"` node's exit, or every node's exit."""
     # Returns 0 like `ros2 launch`, whose exit status does not reflect its nodes'; 1 when a node's executable
     # cannot be found (then nothing is started).
-    try:
-        executables = [find_executable(spec) for spec in plan.nodes]
-    except LaunchError as exc:
-        print(f"rt-launch: {exc}", file=sys.stderr, flush=True)
-        return 1
-    for warning in plan.warnings:
-        print(f"[rt-launch] WARNING: {warning}", flush=True)
-    stop_requested = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: stop_requested.append(signum))
-    group = ProcessGroup()
     with tempfile.TemporaryDirectory(prefix="rt-launch-") as parameters_dir:
         try:
+            commands = node_commands(plan.nodes, Path(parameters_dir))
+        except LaunchError as exc:
+            print(f"rt-launch: {exc}", file=sys.stderr, flush=True)
+            return 1
+        for warning in plan.warnings:
+            print(f"[rt-launch] WARNING: {warning}", flush=True)
+        stop_requested = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, _frame: stop_requested.append(signum))
+        group = ProcessGroup(new_session=True)
+        try:
             shutdown_on_exit = {}
-            for spec, executable in zip(plan.nodes, executables, strict=True):
-                label = group.start(spec.label, node_command(spec, executable, Path(parameters_dir)), spec.env)
-                shutdown_on_exit[label] = spec.shutdown_on_exit
-            reported: set[str] = set()
-            while not stop_requested and not _report_exits(group, reported, shutdown_on_exit):
+            for spec, command in zip(plan.nodes, commands, strict=True):
+                child = group.start(spec.label, command, spec.env)
+                print(f"[rt-launch] started {child.label} (pid {child.pid})", flush=True)
+                shutdown_on_exit[child.label] = spec.shutdown_on_exit
+            while not stop_requested and not _report_exits(group, shutdown_on_exit):
                 group.forward_output(0.1)
         finally:
-            group.stop()
+            group.stop(LAUNCH_STOP)
     print("[rt-launch] all nodes stopped", flush=True)
     return 0
 
 
-def _report_exits(group: ProcessGroup, reported: set[str], shutdown_on_exit: dict[str, bool]) -> bool:
+def _report_exits(group: ProcessGroup, shutdown_on_exit: dict[str, bool]) -> bool:
     """Names each node that has exited since the last call; True when it is time to stop everything."""
-    for label, process in group.processes.items():
-        if label in reported or process.poll() is None:
-            continue
-        reported.add(label)
-        code = process.returncode
-        state = "finished cleanly" if code == 0 else f"died with exit code {code}"
-        print(f"[rt-launch] {label} (pid {process.pid}) {state}", flush=True)
-        if shutdown_on_exit[label]:
-            print(f'[rt-launch] {label} has on_exit="shutdown": shutting everything down', flush=True)
+    for child in group.exited():
+        print(f"[rt-launch] {child.label} (pid {child.pid}) {child.exit_description()}", flush=True)
+        if shutdown_on_exit[child.label]:
+            print(f'[rt-launch] {child.label} has on_exit="shutdown": shutting everything down', flush=True)
             return True
     return group.all_exited()
 
