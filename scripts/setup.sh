@@ -57,12 +57,19 @@ build_stamp="$( (find src -type f ! -name '*.pyc' ! -path '*/__pycache__/*' | so
     -o -name '*.msg' -o -name '*.srv' \) | sort | xargs cat; cat colcon.meta) | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat install/.rt-build-stamp 2>/dev/null)" != "$build_stamp" ]]; then
   echo "setup: colcon build"
+  build_start="$(mktemp)"
   (
     source "$VENV/bin/activate"
     rt_ros_underlay_env
     colcon --log-base log build --symlink-install --metas colcon.meta --event-handlers console_direct- \
       --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python"
   )
+  # colcon leaves the console scripts a package no longer declares (an entry point moved to another package,
+  # as rt-collect did) in install/<pkg>/lib/<pkg>/, where they shadow the new ones on PATH: every build
+  # rewrites the declared ones, so those it did not rewrite go.
+  { find install -mindepth 4 -maxdepth 4 -path 'install/*/lib/*/*' -type f ! -newer "$build_start" \
+    -exec grep -l 'EASY-INSTALL-ENTRY-SCRIPT' {} + || true; } | xargs -r rm -f
+  rm -f "$build_start"
   echo "$build_stamp" > install/.rt-build-stamp
 fi
 echo "setup: ready (underlay: ${RT_ROS_UNDERLAY:-ROS 2 Kilted from PyPI in .venv})"

@@ -52,7 +52,7 @@ def test_library_modules_import_nothing_of_ros(path):
 
 def test_the_rule_recognises_what_it_forbids():
     assert is_ros("rclpy.node") and is_ros("sensor_msgs.msg") and is_ros("rt_msgs.msg") and is_ros("std_srvs.srv")
-    assert is_ros("rt_policy_node.ros.qos") and is_ros("rt_sim.ros.episode_runner")
+    assert is_ros("rt_policy_node.ros.qos") and is_ros("rt_sim.ros.expert_node")
     assert (
         not is_ros("rt_policy_node.robot.motion") and not is_ros("rosbags.typesys") and not is_ros("ament_index_python")
     )

@@ -29,7 +29,13 @@ setup(
     zip_safe=True,
     maintainer="RT ROS maintainers",
     maintainer_email="maintainers@rt-ros.dev",
-    description="Launch files and parameter files of the Robotics Transformer suite, and rt-launch.",
+    description="Launch and parameter files of the Robotics Transformer suite; rt-launch, rt-collect and rt-eval.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["rt-launch = rt_bringup.rt_launch:main"]},
+    entry_points={
+        "console_scripts": [
+            "rt-launch = rt_bringup.rt_launch:main",
+            "rt-collect = rt_bringup.episodes.collect:main",
+            "rt-eval = rt_bringup.episodes.evaluate:main",
+        ]
+    },
 )

@@ -20,8 +20,6 @@ setup(
         "console_scripts": [
             "rt_sim = rt_sim.ros.sim_node:main",
             "rt_expert = rt_sim.ros.expert_node:main",
-            "rt-collect = rt_sim.ros.collect:main",
-            "rt-eval = rt_sim.ros.evaluate:main",
             "rt-bag-video = rt_sim.bag_video:main",
             "rt-vl-data = rt_sim.vl_data:main",
         ],

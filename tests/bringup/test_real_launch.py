@@ -63,12 +63,15 @@ PROJECT_CASES = [
     (SIM, ["instruction:=1", "real_time_factor:=2", "record:=True", "bag_dir:=/tmp/bags"], {}),
     (SIM, ["instruction:=a: b", "seed:=12"], {}),
     (SIM, ["instruction:=pick up the red cube"], {"RT_ROBOT_STATE_PUBLISHER": "false"}),
+    # What rt-collect and rt-eval run (rt_bringup.episodes.runner): the expert instead of rt_policy.
+    (SIM, ["expert:=true", "image_width:=64", "image_height:=48", "record:=true", "real_time_factor:=0.0"], {}),
     (ROBOT, [f"profile:={PROFILE}"], {}),
     (ROBOT, [f"profile:={PROFILE}", "autostart:=1", "record:=false", "instruction:=no", "image_topic:=/head/rgb"], {}),
     (RECORD, [], {}),
     (RECORD, ["bag_dir:=123", "use_sim_time:=1", "image_topic:=/x"], {}),
     (POLICY_STACK, [], {}),
     (POLICY_STACK, ["record:=true", "autostart:=true", "use_sim_time:=on", "instruction:='quoted'"], {}),
+    (POLICY_STACK, ["external_controller:=true"], {}),
     (GAZEBO, [], {}),
     (GAZEBO, ["gui:=false", "x:=1", "y:=-2", "yaw:=0.5", "record:=true", "bag_dir:=9", "instruction:=true"], {}),
 ]
@@ -77,6 +80,7 @@ PROJECT_ERRORS = [
     (ROBOT, [], {}, "missing required argument 'profile'"),
     (SIM, ["record:=maybe"], {}, "invalid condition expression"),
     (SIM, ["seed:=1.5"], {}, "invalid literal for int() with base 10: '1.5'"),
+    (SIM, ["image_width:=wide"], {}, "invalid literal for int() with base 10: 'wide'"),
     (SIM, ["real_time_factor:=fast"], {}, "could not convert string to float: 'fast'"),
     (SIM, ["instruction:="], {}, "malformed launch argument 'instruction:='"),
     (SIM, ["robot_state_publisher:=true"], {}, "package 'robot_state_publisher' not found"),

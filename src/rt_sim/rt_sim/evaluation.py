@@ -1,6 +1,6 @@
 """How closed-loop episodes are scored and reported, without ROS: an episode's result, its record in
 results.json (success, mode sequence, wrong colours), the per-task summary with a 95% Wilson interval, the
-success plot and the video of recorded episodes. rt-eval (rt_sim.ros.evaluate) runs the episodes."""
+success plot and the video of recorded episodes. rt-eval (rt_bringup.episodes.evaluate) runs the episodes."""
 
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
 """Closed-loop episodes in the simulator with real node processes: the plumbing rt-collect and rt-eval share.
 
-`start_nodes` runs each node as its own process (rt_bringup's parameter file, sim time, a log file per node);
-`EpisodeRunner` is the driving node: it waits until the graph is connected, then per episode sets the sim's
-`task` and `seed`, calls sim/reset, publishes the instruction and counts RTActions until TERMINATE or the step
-budget. An episode that ends on the budget leaves its controller running, so the next one starts under
-rt/estop (the policy and the executor hold) and releases it once the new instruction is in.
+The graph is the one rt_bringup's `sim.launch.xml` describes (`sim_graph`: lockstep, every node on sim time,
+the recorder on, the controller rt_policy or, with `expert:=true`, rt_sim's scripted expert), started with
+the commands `ros2 launch` would run (rt_launch.node_commands), each node a process with its output in
+`<log_dir>/<node>.log` (rt_bringup.processes). `EpisodeRunner` is the driving node: it waits until the
+graph is connected, then per episode sets the sim's `task` and `seed`, calls sim/reset, publishes the
+instruction and counts RTActions until TERMINATE or the step budget. An episode that ends on the budget
+leaves its controller running, so the next one starts under rt/estop (the policy and the executor hold)
+and releases it once the new instruction is in.
 """
 
 from __future__ import annotations
@@ -13,16 +16,14 @@ import argparse
 import contextlib
 import json
 import signal
-import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import rclpy
-from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import ExternalShutdownException
@@ -30,6 +31,10 @@ from rclpy.node import Node
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
+from rt_bringup.launch_substitutions import LaunchError
+from rt_bringup.launch_xml import NodeSpec, load_launch
+from rt_bringup.processes import Child, ProcessGroup
+from rt_bringup.rt_launch import node_commands, resolve_launch_file
 from rt_msgs.msg import PolicyStatus, RTAction
 from rt_policy_node.data.bag_io import EPISODE_FILE, list_episodes, update_episode_extra
 from rt_policy_node.policies.policy import Mode
@@ -37,15 +42,19 @@ from rt_policy_node.ros.qos import LATCHED, RELIABLE
 from rt_sim.evaluation import EpisodeResult
 from rt_sim.ros.expert_node import EXECUTED_ACTIONS
 
+# Node names as sim.launch.xml gives them.
 SIM_NODE = "rt_sim"
 RECORDER_NODE = "rt_episode_recorder"
+POLICY_NODE = "rt_policy"
+EXPERT_NODE = "rt_expert"
 # How long a TERMINATE on EXECUTED_ACTIONS waits for the labels' own TERMINATE, sent at the same time in DART.
 EXECUTED_GRACE_S = 1.0
 # Wall-clock allowance per control step before an episode is abandoned (sim time normally runs faster).
 WALL_S_PER_STEP = 3.0
 STARTUP_TIMEOUT_S = 90.0
 SIDECAR_TIMEOUT_S = 20.0
-SHUTDOWN_GRACE_S = 10.0
+# SIGINT to every node (the recorder closes its bag), then SIGTERM and SIGKILL to what is left.
+EPISODE_STOP = ((signal.SIGINT, 10.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, None))
 INSTRUCTION_ACK_TIMEOUT_S = 10.0
 # The ready checks see the graph as the runner sees it; other pairs (the controller's rt/action writer and the
 # recorder's reader) may not have matched yet. Fast DDS re-announces every participant every 3 s, so after one
@@ -53,119 +62,59 @@ INSTRUCTION_ACK_TIMEOUT_S = 10.0
 DISCOVERY_SETTLE_S = 3.5
 
 
-@dataclass
-class NodeSpec:
-    """One node process: `ros2 run package program` with rt_bringup's config/<config>, `-p` parameters and
-    `-r` topic remappings (from: to)."""
-
-    package: str
-    program: str
-    config: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    remaps: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen
-    log: Path
-
-
-def executable(package: str, name: str) -> str:
-    """Where `ros2 run package name` would find the executable."""
-    try:
-        path = Path(get_package_prefix(package)) / "lib" / package / name
-    except PackageNotFoundError as err:
-        raise SystemExit(f"package {package!r} is not installed; build and source the workspace") from err
-    if not path.is_file():
-        raise SystemExit(f"{path} does not exist; run `make setup`")
-    return str(path)
-
-
-def config_file(name: str) -> list[str]:
-    """`--params-file` for rt_bringup's config/<name> when it exists."""
-    path = Path(get_package_share_directory("rt_bringup")) / "config" / name
-    return ["--params-file", str(path)] if path.is_file() else []
-
-
-def ros_params(**values: object) -> list[str]:
-    """`-p name:=value` command-line arguments (booleans as true/false)."""
-    arguments = []
-    for name, value in values.items():
-        arguments += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
-    return arguments
-
-
 def add_sim_arguments(parser: argparse.ArgumentParser, image_size: tuple[int, int] = (320, 256)) -> None:
     """The simulator and robot options rt-collect and rt-eval share."""
     parser.add_argument("--real-time-factor", type=float, default=0.0, help="0 = lockstep, as fast as possible")
     parser.add_argument("--image-width", type=int, default=image_size[0])
     parser.add_argument("--image-height", type=int, default=image_size[1])
-    parser.add_argument("--profile", default="", help="robot profile for the nodes (default: theirs)")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="robot profile of the sim, the executor and the expert (default: sim.launch.xml's)",
+    )
     parser.add_argument("--max-steps", type=int, default=0, help="step budget per episode (default: the task's)")
 
 
-def sim_nodes(args: argparse.Namespace, task: str, seed: int, output_dir: Path | None) -> dict[str, NodeSpec]:
-    """The sim, the executor and (with `output_dir`) the recorder, configured from `add_sim_arguments`."""
-    profile = {"profile": args.profile} if args.profile else {}
-    sim = {
-        "real_time_factor": float(args.real_time_factor),
-        "image_width": args.image_width,
-        "image_height": args.image_height,
+def sim_graph(
+    args: argparse.Namespace, task: str, seed: int, bag_dir: Path, expert: bool, policy: Path | None = None
+) -> dict[str, NodeSpec]:
+    """The nodes of sim.launch.xml, by name, for `add_sim_arguments`' options: the sim (`task`, `seed`), the
+    executor, the recorder writing into `bag_dir`, and rt_policy serving `policy` or, with `expert`, rt_expert."""
+    arguments = {
         "task": task,
-        "seed": seed,
-        **profile,
+        "seed": str(seed),
+        "real_time_factor": str(float(args.real_time_factor)),
+        "image_width": str(args.image_width),
+        "image_height": str(args.image_height),
+        "expert": str(expert).lower(),
+        "record": "true",
+        "bag_dir": str(bag_dir.resolve()),
+        # Nothing in an episode reads TF: the tools have never started it, installed or not.
+        "robot_state_publisher": "false",
     }
-    nodes = {
-        SIM_NODE: NodeSpec("rt_sim", "rt_sim", "sim.yaml", sim),
-        "rt_action_executor": NodeSpec(
-            "rt_policy_node", "rt_action_executor", "executor.yaml", {"autostart": True, **profile}
-        ),
-    }
-    if output_dir is not None:
-        recorder = {"output_dir": output_dir.resolve()}
-        nodes[RECORDER_NODE] = NodeSpec("rt_policy_node", "rt_episode_recorder", "recorder.yaml", recorder)
-    return nodes
+    if policy is not None:
+        arguments["policy_path"] = str(policy.resolve())
+    if args.profile:
+        arguments["profile"] = args.profile
+    try:
+        plan = load_launch(resolve_launch_file("sim"), arguments)
+    except LaunchError as err:
+        raise SystemExit(f"sim.launch.xml: {err}") from err
+    for warning in plan.warnings:
+        print(f"sim.launch.xml: WARNING: {warning}", file=sys.stderr)
+    return {spec.label: spec for spec in plan.nodes}
 
 
-def policy_node(path: Path, remaps: dict[str, str] | None = None) -> NodeSpec:
-    """rt_policy serving the checkpoint directory `path`."""
-    return NodeSpec("rt_policy_node", "rt_policy", "policy.yaml", {"policy_path": Path(path).resolve()}, remaps or {})
-
-
-def start_nodes(nodes: dict[str, NodeSpec], log_dir: Path) -> list[Child]:
-    """Each node as a process on sim time, its output in `<log_dir>/<name>.log`."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    children = []
-    for name, spec in nodes.items():
-        command = [executable(spec.package, spec.program), "--ros-args"]
-        command += config_file(spec.config) if spec.config else []
-        command += ros_params(use_sim_time=True, **spec.params)
-        for source, target in spec.remaps.items():
-            command += ["-r", f"{source}:={target}"]
-        log = log_dir / f"{name}.log"
-        with log.open("w") as stream:
-            process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        children.append(Child(name, process, log))
-    return children
-
-
-def stop_children(children: list[Child]) -> None:
-    """SIGINT each child (the recorder closes its bag), then SIGTERM and SIGKILL stragglers."""
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + SHUTDOWN_GRACE_S
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for child in children:
-            try:
-                child.process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.process.send_signal(sig)
-        deadline = time.monotonic() + 3.0
-    for child in children:
-        child.process.wait()
+def start_nodes(nodes: dict[str, NodeSpec], log_dir: Path, parameters_dir: Path) -> ProcessGroup:
+    """Each node as a process with the command `ros2 launch` would run, its output in `<log_dir>/<name>.log`."""
+    try:
+        commands = node_commands(list(nodes.values()), parameters_dir)
+    except LaunchError as err:
+        raise SystemExit(f"{err}; build and source the workspace (make setup)") from err
+    group = ProcessGroup(log_dir)
+    for spec, command in zip(nodes.values(), commands, strict=True):
+        group.start(spec.label, command, spec.env)
+    return group
 
 
 @contextlib.contextmanager
@@ -176,30 +125,30 @@ def episode_session(tool: str, nodes: dict[str, NodeSpec], log_dir: Path, contro
     (a failed episode, an interruption) is reported on stderr rather than raised, so the caller still writes
     what it measured so far.
     """
-    children = start_nodes(nodes, log_dir)
-    rclpy.init()
-    runner = EpisodeRunner(tool.replace("-", "_"), children)
-    try:
-        runner.wait_until_ready(controller)
-        yield runner
-    except (RuntimeError, KeyboardInterrupt, ExternalShutdownException) as err:
-        print(f"{tool}: stopped: {str(err) or 'interrupted'}", file=sys.stderr)
-    except Exception as err:
-        if rclpy.ok():
-            raise
-        print(f"{tool}: interrupted ({err})", file=sys.stderr)
-    finally:
-        runner.destroy_node()
-        rclpy.try_shutdown()
-        stop_children(children)
+    with tempfile.TemporaryDirectory(prefix=f"{tool}-") as parameters_dir:
+        group = start_nodes(nodes, log_dir, Path(parameters_dir))
+        rclpy.init()
+        runner = EpisodeRunner(tool.replace("-", "_"), list(group.children.values()))
+        try:
+            runner.wait_until_ready(controller)
+            yield runner
+        except (RuntimeError, KeyboardInterrupt, ExternalShutdownException) as err:
+            print(f"{tool}: stopped: {str(err) or 'interrupted'}", file=sys.stderr)
+        except Exception as err:
+            if rclpy.ok():
+                raise
+            print(f"{tool}: interrupted ({err})", file=sys.stderr)
+        finally:
+            runner.destroy_node()
+            rclpy.try_shutdown()
+            group.stop(EPISODE_STOP)
 
 
 def check_children(children: list[Child]) -> None:
     """Raises with the tail of its log if any child has exited."""
     for child in children:
-        if child.process.poll() is not None:
-            tail = child.log.read_text(errors="replace").splitlines()[-15:]
-            raise RuntimeError(f"{child.name} exited with status {child.process.returncode}:\n" + "\n".join(tail))
+        if not child.running():
+            raise RuntimeError(f"{child.label} exited with status {child.process.returncode}:\n{child.log_tail()}")
 
 
 def parameter(name: str, value: str | int | float) -> Parameter:
@@ -219,7 +168,7 @@ class EpisodeRunner(Node):
     def __init__(self, name: str, children: list[Child]) -> None:
         super().__init__(name)
         self.children = children
-        self.recording = any(child.name == RECORDER_NODE for child in children)
+        self.recording = any(child.label == RECORDER_NODE for child in children)
         self.set_sim_parameters = self.create_client(SetParameters, f"/{SIM_NODE}/set_parameters")
         self.reset_sim = self.create_client(Trigger, "sim/reset")
         self.task_state = self.create_client(Trigger, "sim/task_state")

@@ -4,37 +4,39 @@
     rt-eval --policy expert --task pick_cube --episodes 50 --out out/eval/expert
 
 Starts the sim (lockstep), the executor, the controller (rt_policy with `policy_path`, or rt_expert for
-`--policy expert`) and the episode recorder as processes on sim time (rt_sim.ros.episode_runner, shared with
-rt-collect). Episode i of each task uses seed `--seed + i`; the default 100000 keeps evaluation layouts
-disjoint from collection seeds (the shipped model's data used 0-59 and 1000-1059). An episode ends on the
-controller's TERMINATE or the task's step budget; it succeeds when it terminated and the task's success
-holds in sim/task_state's privileged state. Writes `<out>/results.json` (per task: success rate with a 95%
-Wilson interval, mean steps, mean inference ms, wrong-colour rate for pick_cube and drive_to_marker; every
-episode with its layout, instruction and mode sequence), `<out>/success.png` and `<out>/episodes.mp4` (the first
-`--video` episodes of each task from their bags: the sim's third-person view beside the robot's camera, with the
-instruction, mode and step). With `--instructions FILE` each episode says one of the user's templates instead of
-the task's own wording, and the results give the success per template.
+`--policy expert`) and the episode recorder as processes on sim time, as rt_bringup's sim.launch.xml
+describes them (rt_bringup.episodes.runner, shared with rt-collect). Episode i of each task uses seed
+`--seed + i`; the default 100000 keeps evaluation layouts disjoint from collection seeds (the shipped
+model's data used 0-59 and 1000-1059). An episode ends on the controller's TERMINATE or the task's step
+budget; it succeeds when it terminated and the task's success holds in sim/task_state's privileged state.
+Writes `<out>/results.json` (per task: success rate with a 95% Wilson interval, mean steps, mean inference
+ms, wrong-colour rate for pick_cube and drive_to_marker; every episode with its layout, instruction and mode
+sequence), `<out>/success.png` and `<out>/episodes.mp4` (the first `--video` episodes of each task from
+their bags: the sim's third-person view beside the robot's camera, with the instruction, mode and step).
+With `--instructions FILE` each episode says one of the user's templates instead of the task's own wording,
+and the results give the success per template.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from rt_sim.evaluation import episode_record, plot_success, render_video, summarise
-from rt_sim.instruction_file import InstructionFileError, Template, draw, load_instruction_file
-from rt_sim.ros.episode_runner import (
-    NodeSpec,
+from rt_bringup.episodes.runner import (
+    EXPERT_NODE,
+    POLICY_NODE,
     add_sim_arguments,
     closed_episodes,
     episode_session,
     mark_episode,
-    policy_node,
-    sim_nodes,
+    sim_graph,
 )
+from rt_sim.evaluation import episode_record, plot_success, render_video, summarise
+from rt_sim.instruction_file import InstructionFileError, Template, draw, load_instruction_file
 from rt_sim.tasks import make_task, task_names
 
 EXPERT = "expert"
@@ -42,13 +44,6 @@ EXPERT = "expert"
 SCENE_RATE_HZ = 3.0
 EVAL_SEED = 100_000
 RESULTS_FILE = "results.json"
-
-
-def controller_node(policy: str, profile: str) -> tuple[str, NodeSpec]:
-    """rt_expert for `expert`, else rt_policy loading the checkpoint directory `policy`."""
-    if policy == EXPERT:
-        return "rt_expert", NodeSpec("rt_sim", "rt_expert", params={"profile": profile} if profile else {})
-    return "rt_policy", policy_node(Path(policy))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,8 +96,10 @@ def _instruction(templates: list[Template] | None, task: str, seed: int) -> tupl
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     bags = args.out / "episodes"
-    name, controller = controller_node(args.policy, args.profile)
-    nodes = {**sim_nodes(args, args.task[0], args.seed, bags), name: controller}
+    expert = args.policy == EXPERT
+    policy = None if expert else Path(args.policy)
+    nodes = sim_graph(args, args.task[0], args.seed, bags, expert=expert, policy=policy)
+    name = EXPERT_NODE if expert else POLICY_NODE
     episodes: list[dict[str, Any]] = []
     started = time.monotonic()
     with episode_session("rt-eval", nodes, args.out / "logs", name) as node:
@@ -159,3 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rt-eval:   {t['successes']}/{t['episodes']}  {template}")
     print(f"rt-eval: -> {args.out / RESULTS_FILE}")
     return 0 if len(episodes) == args.episodes * len(args.task) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

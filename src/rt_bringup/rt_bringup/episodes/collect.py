@@ -2,38 +2,40 @@
 
     rt-collect --task pick_cube --episodes 50 --out data/pick_cube [--seed 0] [--every-colour]
 
-Starts the sim (rt_sim), the executor (rt_action_executor), the expert (rt_expert) and the episode
-recorder (rt_episode_recorder) as separate processes on sim time (rt_sim.ros.episode_runner, shared with
-rt-eval), then for each episode: sets the sim's `task` and `seed` parameters, calls sim/reset, publishes
-the instruction on rt/instruction and waits for the expert to terminate (or for the task's step budget to
-run out, which stops the recording). With `--action-noise` the robot executes noisy copies of the expert's
-actions (DART), with `--policy` a learned policy's actions (DAgger), while the bag keeps the expert's own
-actions as labels. The recorder leaves `<out>/episode_<stamp>_<NNNN>/` with the .mcap and episode.json;
-rt-collect adds to that sidecar's `extra`: action_noise, expert_success, task, seed, steps (with `--policy`
-also driven_by and policy_success). Failed episodes are kept and marked. Process logs go to `<out>/logs/`;
-a summary with the success rate and episodes per minute is printed and written to `<out>/collection.json`.
+Starts the sim (rt_sim), the executor (rt_action_executor), the expert (rt_expert) and the episode recorder
+(rt_episode_recorder) as separate processes on sim time, as rt_bringup's sim.launch.xml describes them with
+expert:=true (rt_bringup.episodes.runner, shared with rt-eval), then for each episode: sets the sim's `task`
+and `seed` parameters, calls sim/reset, publishes the instruction on rt/instruction and waits for the expert
+to terminate (or for the task's step budget to run out, which stops the recording). With `--action-noise`
+the robot executes noisy copies of the expert's actions (DART), with `--policy` a learned policy's actions
+(DAgger), while the bag keeps the expert's own actions as labels. The recorder leaves
+`<out>/episode_<stamp>_<NNNN>/` with the .mcap and episode.json; rt-collect adds to that sidecar's `extra`:
+action_noise, expert_success, task, seed, steps (with `--policy` also driven_by and policy_success). Failed
+episodes are kept and marked. Process logs go to `<out>/logs/`; a summary with the success rate and episodes
+per minute is printed and written to `<out>/collection.json`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from rt_sim.evaluation import EpisodeResult
-from rt_sim.ros.episode_runner import (
+from rt_bringup.episodes.runner import (
+    EXPERT_NODE,
+    POLICY_NODE,
     SIM_NODE,
-    NodeSpec,
     add_sim_arguments,
     closed_episodes,
     episode_session,
     mark_episode,
-    policy_node,
-    sim_nodes,
+    sim_graph,
 )
+from rt_sim.evaluation import EpisodeResult
 from rt_sim.ros.expert_node import EXECUTED_ACTIONS
 from rt_sim.scene import COLOURS
 from rt_sim.tasks import make_task, task_names
@@ -107,18 +109,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     max_steps = args.max_steps or make_task(args.task).max_steps
     log_dir = args.out / "logs"
-    nodes = sim_nodes(args, args.task, args.seed, args.out)
-    expert = {"profile": args.profile} if args.profile else {}
+    nodes = sim_graph(args, args.task, args.seed, args.out, expert=True)
+    # What is rt-collect's own is applied here, to the nodes sim.launch.xml describes: DART's noise on the
+    # expert's executed copy, and DAgger's policy (as the launch file starts it without expert:=true) on
+    # EXECUTED_ACTIONS, which the expert waits for before it labels; the robot, and the sim's lockstep, follow
+    # the executed stream while the bag keeps the expert's labels on rt/action.
     if args.action_noise > 0:
-        expert |= {"action_noise": args.action_noise, "noise_seed": args.seed}
+        nodes[EXPERT_NODE].parameters.append({"action_noise": args.action_noise, "noise_seed": args.seed})
     if args.policy is not None:
-        nodes["rt_policy"] = policy_node(args.policy, {"rt/action": EXECUTED_ACTIONS})
-        expert["label_after"] = EXECUTED_ACTIONS
+        policy = sim_graph(args, args.task, args.seed, args.out, expert=False, policy=args.policy)[POLICY_NODE]
+        nodes[POLICY_NODE] = policy
+        policy.remaps.append(("rt/action", EXECUTED_ACTIONS))
+        nodes[EXPERT_NODE].parameters.append({"label_after": EXECUTED_ACTIONS})
     if args.action_noise > 0 or args.policy is not None:
-        # The robot, and the sim's lockstep, follow the executed stream; the bag keeps the expert's labels.
         for name in ("rt_action_executor", SIM_NODE):
-            nodes[name].remaps["rt/action"] = EXECUTED_ACTIONS
-    nodes["rt_expert"] = NodeSpec("rt_sim", "rt_expert", params=expert)
+            nodes[name].remaps.append(("rt/action", EXECUTED_ACTIONS))
     colours = list(COLOURS) if args.every_colour else [""]
     runs = [(args.seed + index, colour) for index in range(args.episodes) for colour in colours]
     judged = "policy_success" if args.policy is not None else "expert_success"
@@ -154,3 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({100 * summary['success_rate']:.0f}%), {summary['episodes_per_minute']:.1f} episodes/min -> {args.out}"
     )
     return 0 if len(results) == len(runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
