@@ -12,9 +12,11 @@ from pathlib import Path
 from rt_bringup import processes
 from rt_bringup.processes import ProcessGroup
 
-# Writes "ready" once its handlers are in place, then sleeps; IGNORE names the signals it ignores.
+# Writes "ready" once its handlers are in place, then sleeps; its arguments name the signals it ignores. SIGINT
+# raises KeyboardInterrupt otherwise, even where the test runs in a background job (which starts with it ignored).
 STUBBORN = """
 import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 for name in sys.argv[1:]:
     signal.signal(getattr(signal, name), signal.SIG_IGN)
 print("ready", flush=True)
