@@ -134,7 +134,10 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> nn.Module:
     """
     proc = start_process(config.device)
     try:
-        return _train(config, resume, proc)
+        model = _train(config, resume, proc)
+        if proc.world_size > 1:
+            dist.barrier()  # no rank tears the process group down while another still uses it
+        return model
     finally:
         if proc.world_size > 1:
             dist.destroy_process_group()
