@@ -279,19 +279,16 @@ class Started:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.children: list[processes.Child] = []
-        self.processes: list[tuple[NodeSpec, subprocess.Popen, Path]] = []
+        self.nodes: list[tuple[NodeSpec, processes.Child]] = []
 
     def start(self, spec: NodeSpec) -> None:
         """Runs the command rt-launch would run for `spec`."""
-        log = self.workdir / f"{len(self.processes)}_{spec.name}.log"
+        log = self.workdir / f"{len(self.nodes)}_{spec.name}.log"
         command = node_command(spec, find_executable(spec), self.workdir)
-        child = processes.start(spec.label, command, log=log, cwd=self.workdir)
-        self.children.append(child)
-        self.processes.append((spec, child.process, log))
+        self.nodes.append((spec, processes.start(spec.label, command, log=log, cwd=self.workdir)))
 
     def stop(self) -> None:
-        processes.stop(self.children, ((signal.SIGINT, 15.0), (signal.SIGKILL, None)))
+        processes.stop([child for _, child in self.nodes], ((signal.SIGINT, 15.0), (signal.SIGKILL, None)))
 
 
 def declared_parameters(probe: Probe, spec: NodeSpec, process: subprocess.Popen, log: Path) -> set[str]:
@@ -338,9 +335,9 @@ def test_our_nodes_declare_every_parameter_their_launch_files_set(plans, tmp_pat
             try:
                 for spec in specs_of_round:
                     started.start(spec)
-                for spec, process, log in started.processes:
+                for spec, child in started.nodes:
                     try:
-                        unknown = names_set_by(spec) - declared_parameters(probe, spec, process, log)
+                        unknown = names_set_by(spec) - declared_parameters(probe, spec, child.process, child.log)
                     except AssertionError as err:
                         problems.append(str(err))
                         continue

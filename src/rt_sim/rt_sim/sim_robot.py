@@ -55,6 +55,7 @@ class JointReading:
 @dataclass(frozen=True)
 class CameraFrame:
     image: np.ndarray
+    stamp_s: float  # sim time
     success: bool  # the task's success in this frame's state
     shown: threading.Event  # the layout the frame shows; set it once the frame is out
 
@@ -69,8 +70,7 @@ class SimRobot:
         self.joints_every = ticks_between(joint_state_rate_hz)
         self.steps = 0  # physics steps since start; sim time = steps / PHYSICS_RATE_HZ, monotonic across resets
         self.cmd_vel_step: int | None = None  # physics step of the newest base command while the base is moving
-        self.camera_stamp = 0.0
-        self.success = False
+        self.camera_stamp = 0.0  # sim time of the newest camera frame
 
     @property
     def time_s(self) -> float:
@@ -87,7 +87,6 @@ class SimRobot:
             self.task: Task = task
             self.episode: Episode = episode
             self.layout_shown = threading.Event()  # set once a frame of this layout is published
-            self.success = task.success(self.sim.observe(), episode.params)
         return episode
 
     def task_state(self) -> dict:
@@ -159,9 +158,9 @@ class SimRobot:
         """Renders the robot's camera (call from the thread that steps: it owns the renderer) and scores the task."""
         with self.lock:
             image = self.sim.render()
-            self.success = self.task.success(self.sim.observe(), self.episode.params)
+            success = self.task.success(self.sim.observe(), self.episode.params)
             self.camera_stamp = self.time_s
-            return CameraFrame(image, self.success, self.layout_shown)
+            return CameraFrame(image, self.camera_stamp, success, self.layout_shown)
 
     def scene_frame(self, width: int, height: int) -> np.ndarray:
         """The fixed third-person view (same thread rule as `camera_frame`)."""

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 from ament_index_python.packages import get_package_share_directory
-from builtin_interfaces.msg import Duration, Time
+from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Twist, TwistStamped, Vector3
 from rclpy.duration import Duration as RosDuration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -264,32 +264,28 @@ class ActionExecutor(LifecycleNode):
         if commands.gripper is not None:
             joints = self.profile.gripper_joints
             self.gripper_pub.publish(trajectory(joints, commands.gripper, self.profile.control_period_s))
-        stamp, frame = self.get_clock().now().to_msg(), self.profile.base_frame
         if commands.twist is not None:
-            self.cmd_vel_pub.publish(twist_msg(commands.twist, stamp, frame) if self.stamped else twist(commands.twist))
+            twist = base_twist(commands.twist)
+            self.cmd_vel_pub.publish(self._stamped(twist) if self.stamped else twist)
         if commands.servo is not None:
-            self.servo_pub.publish(servo_msg(commands.servo, stamp, frame))
+            self.servo_pub.publish(self._stamped(ee_twist(commands.servo)))
+
+    def _stamped(self, twist: Twist) -> TwistStamped:
+        """`twist` stamped now, in the robot's base frame."""
+        msg = TwistStamped(twist=twist)
+        msg.header.stamp, msg.header.frame_id = self.get_clock().now().to_msg(), self.profile.base_frame
+        return msg
 
 
-def twist(velocity: np.ndarray) -> Twist:
+def base_twist(velocity: np.ndarray) -> Twist:
     """A base velocity [vx, vy, wz] as a Twist."""
     return Twist(linear=Vector3(x=velocity[0], y=velocity[1]), angular=Vector3(z=velocity[2]))
 
 
-def twist_msg(velocity: np.ndarray, stamp: Time, frame_id: str) -> TwistStamped:
-    """A base velocity [vx, vy, wz] as a TwistStamped in `frame_id`."""
-    msg = TwistStamped(twist=twist(velocity))
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    return msg
-
-
-def servo_msg(velocity: np.ndarray, stamp: Time, frame_id: str) -> TwistStamped:
-    """An end-effector twist [vx, vy, vz, wx, wy, wz] in `frame_id` (MoveIt Servo's delta_twist_cmds)."""
-    msg = TwistStamped()
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.twist.linear = Vector3(x=velocity[0], y=velocity[1], z=velocity[2])
-    msg.twist.angular = Vector3(x=velocity[3], y=velocity[4], z=velocity[5])
-    return msg
+def ee_twist(velocity: np.ndarray) -> Twist:
+    """An end-effector twist [vx, vy, vz, wx, wy, wz] as a Twist (MoveIt Servo's delta_twist_cmds, stamped)."""
+    linear, angular = (Vector3(x=v[0], y=v[1], z=v[2]) for v in (velocity[:3], velocity[3:]))
+    return Twist(linear=linear, angular=angular)
 
 
 def trajectory(joints: tuple[str, ...], positions: np.ndarray, seconds: float) -> JointTrajectory:

@@ -239,8 +239,8 @@ class SimNode(Node):
 
     def publish_camera(self) -> None:
         frame = self.robot.camera_frame()
-        self.image_pub.publish(image_msg(frame.image, self.robot.camera_stamp, CAMERA_BODY))
-        self.camera_info.header.stamp = seconds_to_stamp(self.robot.camera_stamp)
+        self.image_pub.publish(image_msg(frame.image, frame.stamp_s, CAMERA_BODY))
+        self.camera_info.header.stamp = seconds_to_stamp(frame.stamp_s)
         self.info_pub.publish(self.camera_info)
         self.success_pub.publish(Bool(data=frame.success))
         frame.shown.set()
